@@ -1,0 +1,30 @@
+//! Pure k0s knowledge for MKE 4: the ClusterConfig, k0s command lines and the parsing of what
+//! k0s prints. Nothing here does I/O; the provider runs the commands over SSH.
+
+pub mod cli;
+pub mod config;
+pub mod model;
+pub mod node;
+pub mod status;
+mod yaml;
+
+pub use cli::{
+    go_duration, install_command, parse_duration, shell_join, shell_quote, DurationError,
+    InstallFlags, ADMIN_KUBECONFIG_PATH, JOIN_TOKEN_PATH, K0S_BINARY_PATH, K0S_CONFIG_PATH,
+    K0S_DATA_DIR,
+};
+pub use config::{
+    check_overrides, configs_equal, host_config, render_cluster_config, strip_host_keys,
+    validate_strict, ConfigError,
+};
+pub use model::{
+    ApiSpec, CalicoMode, CalicoSpec, ClusterSpec, ControllerSpec, KubeProxyMode, NetworkSpec,
+    PathStep, Role, SpecError, UnknownVariant, DEFAULT_K0S_VERSION,
+};
+pub use node::{parse_node_json, validate_label, NodeError, NodeInfo, Taint, TaintEffect};
+pub use status::{
+    download_arch, download_url, parse_k0s_version, parse_kubeconfig, parse_member_list,
+    parse_status_json, parse_token_create, parse_unit_exec_start, parse_version, peer_host,
+    InstalledUnit, JoinToken, K0sStatus, K0sVersion, Kubeconfig, ParseError, VersionError,
+    DEFAULT_DOWNLOAD_URL,
+};

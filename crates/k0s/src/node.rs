@@ -1,0 +1,349 @@
+//! Kubernetes node facts: label and taint syntax, and the parts of a Node object Read needs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("invalid label key {key:?}: {reason}")]
+    LabelKey { key: String, reason: String },
+    #[error("invalid label value {value:?} for key {key:?}: {reason}")]
+    LabelValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("invalid taint {taint:?}: {reason}")]
+    Taint { taint: String, reason: String },
+    #[error("cannot parse the Node JSON: {message}")]
+    NodeJson { message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        }
+    }
+}
+
+/// A node taint, written `key=value:Effect` or `key:Effect` as kubectl and k0s's `--taints` take it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Taint {
+    pub key: String,
+    /// Empty when the taint has no value.
+    pub value: String,
+    pub effect: TaintEffect,
+}
+
+impl fmt::Display for Taint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}:{}", self.key, self.effect.as_str())
+        } else {
+            write!(f, "{}={}:{}", self.key, self.value, self.effect.as_str())
+        }
+    }
+}
+
+impl FromStr for Taint {
+    type Err = NodeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = |reason: String| NodeError::Taint {
+            taint: text.to_owned(),
+            reason,
+        };
+        let (key_value, effect) = text
+            .rsplit_once(':')
+            .ok_or_else(|| error("expected key=value:Effect or key:Effect".to_owned()))?;
+        let effect = match effect {
+            "NoSchedule" => TaintEffect::NoSchedule,
+            "PreferNoSchedule" => TaintEffect::PreferNoSchedule,
+            "NoExecute" => TaintEffect::NoExecute,
+            other => {
+                return Err(error(format!(
+                    "unknown effect {other:?}; expected NoSchedule, PreferNoSchedule or NoExecute"
+                )))
+            }
+        };
+        let (key, value) = key_value.split_once('=').unwrap_or((key_value, ""));
+        check_qualified_name(key).map_err(|reason| error(format!("key {key:?}: {reason}")))?;
+        check_label_value(value).map_err(|reason| error(format!("value {value:?}: {reason}")))?;
+        Ok(Taint {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            effect,
+        })
+    }
+}
+
+/// Checks a label the way the API server will, so a bad one fails at plan time.
+pub fn validate_label(key: &str, value: &str) -> Result<(), NodeError> {
+    check_qualified_name(key).map_err(|reason| NodeError::LabelKey {
+        key: key.to_owned(),
+        reason,
+    })?;
+    check_label_value(value).map_err(|reason| NodeError::LabelValue {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        reason,
+    })
+}
+
+/// `[prefix/]name`: the prefix a lowercase DNS subdomain, the name as [`check_label_value`] but
+/// not empty.
+fn check_qualified_name(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix {
+        let valid_prefix = !prefix.is_empty()
+            && prefix.len() <= 253
+            && prefix.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if !valid_prefix {
+            return Err(format!(
+                "the prefix {prefix:?} must be a lowercase DNS subdomain"
+            ));
+        }
+    }
+    if name.is_empty() {
+        return Err("the name part must not be empty".to_owned());
+    }
+    check_label_value(name)
+}
+
+/// At most 63 characters of letters, digits, `-`, `_` and `.`, starting and ending with a letter
+/// or digit; may be empty.
+fn check_label_value(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if value.len() > 63 {
+        return Err("must be at most 63 characters".to_owned());
+    }
+    let alphanumeric_ends = value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let allowed = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if alphanumeric_ends && allowed {
+        Ok(())
+    } else {
+        Err("must consist of letters, digits, '-', '_' or '.', and start and end with a letter or digit".to_owned())
+    }
+}
+
+/// What Read needs from `kubectl get node -o json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub uid: String,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+    pub unschedulable: bool,
+    /// The `Ready` condition is `True`.
+    pub ready: bool,
+    /// e.g. `v1.29.3+k0s`.
+    pub kubelet_version: String,
+}
+
+#[derive(serde::Deserialize)]
+struct NodeJson {
+    metadata: NodeMetadata,
+    #[serde(default)]
+    spec: NodeSpecJson,
+    #[serde(default)]
+    status: NodeStatusJson,
+}
+
+#[derive(serde::Deserialize)]
+struct NodeMetadata {
+    name: String,
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct NodeSpecJson {
+    #[serde(default)]
+    taints: Vec<TaintJson>,
+    #[serde(default)]
+    unschedulable: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct TaintJson {
+    key: String,
+    #[serde(default)]
+    value: String,
+    effect: String,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeStatusJson {
+    #[serde(default)]
+    conditions: Vec<ConditionJson>,
+    #[serde(default)]
+    node_info: NodeSystemInfoJson,
+}
+
+#[derive(serde::Deserialize)]
+struct ConditionJson {
+    #[serde(rename = "type")]
+    kind: String,
+    status: String,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeSystemInfoJson {
+    #[serde(default)]
+    kubelet_version: String,
+}
+
+pub fn parse_node_json(text: &str) -> Result<NodeInfo, NodeError> {
+    let node: NodeJson = serde_json::from_str(text).map_err(|error| NodeError::NodeJson {
+        message: error.to_string(),
+    })?;
+    let taints = node
+        .spec
+        .taints
+        .into_iter()
+        .map(|taint| {
+            let written = if taint.value.is_empty() {
+                format!("{}:{}", taint.key, taint.effect)
+            } else {
+                format!("{}={}:{}", taint.key, taint.value, taint.effect)
+            };
+            written
+                .parse::<Taint>()
+                .map_err(|error| NodeError::NodeJson {
+                    message: error.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let ready = node
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.kind == "Ready" && c.status == "True");
+    Ok(NodeInfo {
+        name: node.metadata.name,
+        uid: node.metadata.uid,
+        labels: node.metadata.labels,
+        taints,
+        unschedulable: node.spec.unschedulable,
+        ready,
+        kubelet_version: node.status.node_info.kubelet_version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taints_round_trip() {
+        for text in [
+            "dedicated=web:NoSchedule",
+            "gpu:NoExecute",
+            "example.com/role=db:PreferNoSchedule",
+        ] {
+            assert_eq!(text.parse::<Taint>().unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
+    fn bad_taints_say_why() {
+        assert_eq!(
+            "dedicated=web".parse::<Taint>().unwrap_err().to_string(),
+            "invalid taint \"dedicated=web\": expected key=value:Effect or key:Effect"
+        );
+        assert_eq!(
+            "a=b:NoWay".parse::<Taint>().unwrap_err().to_string(),
+            "invalid taint \"a=b:NoWay\": unknown effect \"NoWay\"; expected NoSchedule, PreferNoSchedule or NoExecute"
+        );
+        assert!("=b:NoSchedule".parse::<Taint>().is_err());
+        assert!("a=b c:NoSchedule".parse::<Taint>().is_err());
+    }
+
+    #[test]
+    fn labels_follow_kubernetes_rules() {
+        validate_label("tier", "web").unwrap();
+        validate_label("example.com/tier", "").unwrap();
+        validate_label(
+            "node.kubernetes.io/exclude-from-external-load-balancers",
+            "true",
+        )
+        .unwrap();
+        assert_eq!(
+            validate_label("Example.com/tier", "x").unwrap_err().to_string(),
+            "invalid label key \"Example.com/tier\": the prefix \"Example.com\" must be a lowercase DNS subdomain"
+        );
+        assert!(validate_label("tier", "-web").is_err());
+        assert!(validate_label("tier", "a,b").is_err());
+        assert!(validate_label("tier", &"x".repeat(64)).is_err());
+        assert!(validate_label("", "x").is_err());
+    }
+
+    #[test]
+    fn node_json_gives_labels_taints_and_readiness() {
+        let json = r#"{
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "w1", "uid": "1b6c0e2a-5f00-4a61-9d5e-3f3c2d1e0f00",
+                         "labels": {"kubernetes.io/hostname": "w1", "tier": "web"}},
+            "spec": {"podCIDR": "10.244.1.0/24", "unschedulable": true,
+                     "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"},
+                                {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": "2024-04-02T10:00:00Z"}]},
+            "status": {"conditions": [{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": "True"}],
+                       "nodeInfo": {"kubeletVersion": "v1.29.3+k0s", "osImage": "Ubuntu 22.04.4 LTS"}}
+        }"#;
+        let node = parse_node_json(json).unwrap();
+        assert_eq!(node.name, "w1");
+        assert_eq!(node.labels["tier"], "web");
+        assert_eq!(
+            node.taints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec![
+                "dedicated=web:NoSchedule",
+                "node.kubernetes.io/unschedulable:NoSchedule"
+            ]
+        );
+        assert!(node.unschedulable);
+        assert!(node.ready);
+        assert_eq!(node.kubelet_version, "v1.29.3+k0s");
+    }
+
+    #[test]
+    fn a_node_without_spec_or_status_is_not_ready() {
+        let node = parse_node_json(r#"{"metadata": {"name": "w2"}}"#).unwrap();
+        assert!(!node.ready);
+        assert!(node.taints.is_empty());
+        assert!(parse_node_json("not json").is_err());
+    }
+}

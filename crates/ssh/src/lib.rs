@@ -1,0 +1,1 @@
+//! The SSH layer lands with the [cluster] issue.

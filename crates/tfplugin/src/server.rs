@@ -1,0 +1,880 @@
+//! The tfplugin6 `Provider` service: decodes each call, hands it to the
+//! [`Provider`] / [`Resource`] / [`EphemeralResource`] traits and encodes
+//! the answer. Every 6.10 RPC is answered; features this provider has none
+//! of (functions, list resources, actions, state stores, data sources)
+//! answer empty at discovery and with an error diagnostic when called.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use tfvalue::{Type, Value};
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::plan::plan_resource;
+use crate::proto::tfplugin6 as pb;
+use crate::proto::tfplugin6::provider_server::Provider as ProviderService;
+use crate::provider::{Ctx, EphemeralResource, Plan, PlanRequest, Provider, Resource};
+
+type RpcResult<T> = Result<Response<T>, Status>;
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+pub struct ProviderServer {
+    provider: Arc<dyn Provider>,
+    resources: HashMap<&'static str, Arc<dyn Resource>>,
+    ephemeral: HashMap<&'static str, Arc<dyn EphemeralResource>>,
+    stop: Mutex<CancellationToken>,
+}
+
+impl ProviderServer {
+    pub fn new(provider: Arc<dyn Provider>) -> Self {
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|r| (r.type_name(), r))
+            .collect();
+        let ephemeral = provider
+            .ephemeral_resources()
+            .into_iter()
+            .map(|r| (r.type_name(), r))
+            .collect();
+        ProviderServer {
+            provider,
+            resources,
+            ephemeral,
+            stop: Mutex::new(CancellationToken::new()),
+        }
+    }
+
+    fn ctx(&self) -> Ctx {
+        Ctx {
+            cancel: self.stop.lock().expect("stop token lock").child_token(),
+        }
+    }
+
+    fn resource(&self, type_name: &str) -> Result<&Arc<dyn Resource>, Diagnostics> {
+        self.resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("resource type", type_name))
+    }
+
+    fn ephemeral(&self, type_name: &str) -> Result<&Arc<dyn EphemeralResource>, Diagnostics> {
+        self.ephemeral
+            .get(type_name)
+            .ok_or_else(|| unknown_type("ephemeral resource type", type_name))
+    }
+
+    fn server_capabilities() -> pb::ServerCapabilities {
+        pb::ServerCapabilities {
+            plan_destroy: true,
+            get_provider_schema_optional: true,
+            move_resource_state: false,
+            generate_resource_config: false,
+        }
+    }
+
+    fn identity_data(resource: &dyn Resource, state: &Value) -> Option<pb::ResourceIdentityData> {
+        let schema = resource.identity_schema()?;
+        if state.is_null() {
+            return None;
+        }
+        let identity = resource.identity(state)?;
+        let msgpack = identity.to_msgpack(&schema.value_type()).ok()?;
+        Some(pb::ResourceIdentityData {
+            identity_data: Some(pb::DynamicValue {
+                msgpack,
+                json: Vec::new(),
+            }),
+        })
+    }
+}
+
+fn unknown_type(kind: &str, name: &str) -> Diagnostics {
+    Diagnostic::error(
+        format!("Unknown {kind}"),
+        format!("The mke provider has no {kind} named \"{name}\"."),
+    )
+    .into()
+}
+
+fn not_offered(what: &str, name: &str) -> Diagnostics {
+    Diagnostic::error(
+        format!("This provider has no {what} \"{name}\""),
+        format!("The mke provider offers no {what}s; \"{name}\" cannot be used with it."),
+    )
+    .into()
+}
+
+fn decode(value: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Diagnostics> {
+    let Some(v) = value else {
+        return Ok(Value::Null);
+    };
+    let decoded = if !v.msgpack.is_empty() {
+        Value::from_msgpack(&v.msgpack, ty)
+    } else if !v.json.is_empty() {
+        Value::from_json(&v.json, ty)
+    } else {
+        return Ok(Value::Null);
+    };
+    decoded.map_err(|e| {
+        Diagnostic::error(
+            format!("Invalid {what} received from Terraform"),
+            format!("The provider could not decode the {what}: {e}"),
+        )
+        .into()
+    })
+}
+
+fn encode(value: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
+    value
+        .to_msgpack(ty)
+        .map(|msgpack| pb::DynamicValue {
+            msgpack,
+            json: Vec::new(),
+        })
+        .map_err(|e| {
+            Diagnostic::error(
+                "Provider produced a value it cannot encode",
+                format!("This is a bug in the mke provider: {e}"),
+            )
+            .into()
+        })
+}
+
+fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+/// Runs `body`, turning an early `Err(diagnostics)` into the response's diagnostics.
+macro_rules! answer {
+    ($resp:ty, $body:expr) => {{
+        let result: Result<$resp, Diagnostics> = async { $body }.await;
+        Ok(Response::new(match result {
+            Ok(r) => r,
+            Err(d) => <$resp>::default().with_diagnostics(d),
+        }))
+    }};
+}
+
+trait WithDiagnostics {
+    fn with_diagnostics(self, d: Diagnostics) -> Self;
+}
+
+macro_rules! with_diagnostics {
+    ($($t:ty),* $(,)?) => {$(
+        impl WithDiagnostics for $t {
+            fn with_diagnostics(mut self, d: Diagnostics) -> Self {
+                self.diagnostics.extend(d.to_proto());
+                self
+            }
+        }
+    )*};
+}
+
+with_diagnostics!(
+    pb::get_provider_schema::Response,
+    pb::validate_provider_config::Response,
+    pb::validate_resource_config::Response,
+    pb::validate_data_resource_config::Response,
+    pb::upgrade_resource_state::Response,
+    pb::get_resource_identity_schemas::Response,
+    pb::upgrade_resource_identity::Response,
+    pb::configure_provider::Response,
+    pb::read_resource::Response,
+    pb::plan_resource_change::Response,
+    pb::apply_resource_change::Response,
+    pb::import_resource_state::Response,
+    pb::move_resource_state::Response,
+    pb::read_data_source::Response,
+    pb::generate_resource_config::Response,
+    pb::validate_ephemeral_resource_config::Response,
+    pb::open_ephemeral_resource::Response,
+    pb::renew_ephemeral_resource::Response,
+    pb::close_ephemeral_resource::Response,
+    pb::get_functions::Response,
+    pb::validate_list_resource_config::Response,
+    pb::validate_action_config::Response,
+    pb::plan_action::Response,
+    pb::validate_state_store_config::Response,
+    pb::configure_state_store::Response,
+    pb::write_state_bytes::Response,
+    pb::lock_state::Response,
+    pb::unlock_state::Response,
+    pb::get_states::Response,
+    pb::delete_state::Response,
+);
+
+#[tonic::async_trait]
+impl ProviderService for ProviderServer {
+    async fn get_metadata(
+        &self,
+        _request: Request<pb::get_metadata::Request>,
+    ) -> RpcResult<pb::get_metadata::Response> {
+        let mut resources: Vec<_> = self.resources.keys().collect();
+        resources.sort();
+        let mut ephemeral: Vec<_> = self.ephemeral.keys().collect();
+        ephemeral.sort();
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(Self::server_capabilities()),
+            resources: resources
+                .into_iter()
+                .map(|t| pb::get_metadata::ResourceMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            ephemeral_resources: ephemeral
+                .into_iter()
+                .map(|t| pb::get_metadata::EphemeralResourceMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _request: Request<pb::get_provider_schema::Request>,
+    ) -> RpcResult<pb::get_provider_schema::Response> {
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(self.provider.schema().to_proto()),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(name, r)| (name.to_string(), r.schema().to_proto()))
+                .collect(),
+            ephemeral_resource_schemas: self
+                .ephemeral
+                .iter()
+                .map(|(name, r)| (name.to_string(), r.schema().to_proto()))
+                .collect(),
+            server_capabilities: Some(Self::server_capabilities()),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _request: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> RpcResult<pb::get_resource_identity_schemas::Response> {
+        Ok(Response::new(pb::get_resource_identity_schemas::Response {
+            identity_schemas: self
+                .resources
+                .iter()
+                .filter_map(|(name, r)| {
+                    r.identity_schema()
+                        .map(|s| (name.to_string(), s.to_proto()))
+                })
+                .collect(),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        request: Request<pb::validate_provider_config::Request>,
+    ) -> RpcResult<pb::validate_provider_config::Response> {
+        let req = request.into_inner();
+        answer!(pb::validate_provider_config::Response, {
+            let ty = self.provider.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "provider configuration")?;
+            Ok(pb::validate_provider_config::Response {
+                diagnostics: self.provider.validate(&config).to_proto(),
+            })
+        })
+    }
+
+    async fn validate_resource_config(
+        &self,
+        request: Request<pb::validate_resource_config::Request>,
+    ) -> RpcResult<pb::validate_resource_config::Response> {
+        let req = request.into_inner();
+        answer!(pb::validate_resource_config::Response, {
+            let resource = self.resource(&req.type_name)?;
+            let ty = resource.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "resource configuration")?;
+            Ok(pb::validate_resource_config::Response {
+                diagnostics: resource.validate(&config).to_proto(),
+            })
+        })
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        request: Request<pb::validate_data_resource_config::Request>,
+    ) -> RpcResult<pb::validate_data_resource_config::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::validate_data_resource_config::Response::default()
+                .with_diagnostics(not_offered("data source", &name)),
+        ))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        request: Request<pb::upgrade_resource_state::Request>,
+    ) -> RpcResult<pb::upgrade_resource_state::Response> {
+        let req = request.into_inner();
+        answer!(pb::upgrade_resource_state::Response, {
+            let resource = self.resource(&req.type_name)?;
+            let schema = resource.schema();
+            let ty = schema.value_type();
+            if req.version > schema.version {
+                return Err(Diagnostic::error(
+                    "State written by a newer provider",
+                    format!(
+                        "This {} state has schema version {}, but this provider knows versions up to {}. Upgrade the mke provider.",
+                        req.type_name, req.version, schema.version
+                    ),
+                )
+                .into());
+            }
+            let raw = req.raw_state.unwrap_or_default();
+            if raw.json.is_empty() {
+                return Err(Diagnostic::error(
+                    "Unsupported state format",
+                    "The state has no JSON form (flatmap state comes from protocol 5 providers).",
+                )
+                .into());
+            }
+            let state = Value::from_json(&raw.json, &ty).map_err(|e| {
+                Diagnostics::from(Diagnostic::error(
+                    "Invalid stored state",
+                    format!("The {} state could not be read: {e}", req.type_name),
+                ))
+            })?;
+            Ok(pb::upgrade_resource_state::Response {
+                upgraded_state: Some(encode(&state, &ty)?),
+                diagnostics: Vec::new(),
+            })
+        })
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        request: Request<pb::upgrade_resource_identity::Request>,
+    ) -> RpcResult<pb::upgrade_resource_identity::Response> {
+        let req = request.into_inner();
+        answer!(pb::upgrade_resource_identity::Response, {
+            let resource = self.resource(&req.type_name)?;
+            let Some(schema) = resource.identity_schema() else {
+                return Err(unknown_type("resource identity", &req.type_name));
+            };
+            let ty = schema.value_type();
+            let raw = req.raw_identity.unwrap_or_default();
+            let identity = Value::from_json(&raw.json, &ty).map_err(|e| {
+                Diagnostics::from(Diagnostic::error(
+                    "Invalid stored identity",
+                    format!("The {} identity could not be read: {e}", req.type_name),
+                ))
+            })?;
+            Ok(pb::upgrade_resource_identity::Response {
+                upgraded_identity: Some(pb::ResourceIdentityData {
+                    identity_data: Some(encode(&identity, &ty)?),
+                }),
+                diagnostics: Vec::new(),
+            })
+        })
+    }
+
+    async fn configure_provider(
+        &self,
+        request: Request<pb::configure_provider::Request>,
+    ) -> RpcResult<pb::configure_provider::Response> {
+        let req = request.into_inner();
+        answer!(pb::configure_provider::Response, {
+            let ty = self.provider.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "provider configuration")?;
+            let diagnostics = self
+                .provider
+                .configure(&req.terraform_version, &config)
+                .await;
+            Ok(pb::configure_provider::Response {
+                diagnostics: diagnostics.to_proto(),
+            })
+        })
+    }
+
+    async fn read_resource(
+        &self,
+        request: Request<pb::read_resource::Request>,
+    ) -> RpcResult<pb::read_resource::Response> {
+        let req = request.into_inner();
+        answer!(pb::read_resource::Response, {
+            let resource = self.resource(&req.type_name)?;
+            let ty = resource.schema().value_type();
+            let state = decode(req.current_state.as_ref(), &ty, "current state")?;
+            let outcome = resource.read(&self.ctx(), state, req.private).await;
+            let new_identity =
+                Self::identity_data(resource.as_ref(), &outcome.state).or(req.current_identity);
+            Ok(pb::read_resource::Response {
+                new_state: Some(encode(&outcome.state, &ty)?),
+                diagnostics: outcome.diagnostics.to_proto(),
+                private: outcome.private,
+                deferred: None,
+                new_identity,
+            })
+        })
+    }
+
+    async fn plan_resource_change(
+        &self,
+        request: Request<pb::plan_resource_change::Request>,
+    ) -> RpcResult<pb::plan_resource_change::Response> {
+        let req = request.into_inner();
+        answer!(pb::plan_resource_change::Response, {
+            let resource = self.resource(&req.type_name)?;
+            let schema = resource.schema();
+            let ty = schema.value_type();
+            let prior = decode(req.prior_state.as_ref(), &ty, "prior state")?;
+            let proposed = decode(req.proposed_new_state.as_ref(), &ty, "proposed state")?;
+            let config = decode(req.config.as_ref(), &ty, "configuration")?;
+            if proposed.is_null() {
+                // Destroy: nothing to plan, but the answer must carry a null state.
+                return Ok(pb::plan_resource_change::Response {
+                    planned_state: Some(encode(&Value::Null, &ty)?),
+                    planned_private: req.prior_private,
+                    planned_identity: req.prior_identity,
+                    ..Default::default()
+                });
+            }
+            let generic = plan_resource(&schema, &prior, &config);
+            let mut plan = Plan {
+                planned: generic.planned,
+                requires_replace: generic.requires_replace,
+                private: req.prior_private.clone(),
+                diagnostics: Diagnostics::new(),
+            };
+            resource.modify_plan(
+                &PlanRequest {
+                    prior: &prior,
+                    proposed: &proposed,
+                    config: &config,
+                    prior_private: &req.prior_private,
+                },
+                &mut plan,
+            );
+            let planned_identity = if plan.planned.is_wholly_known() {
+                Self::identity_data(resource.as_ref(), &plan.planned)
+            } else {
+                None
+            }
+            .or(req.prior_identity);
+            Ok(pb::plan_resource_change::Response {
+                planned_state: Some(encode(&plan.planned, &ty)?),
+                requires_replace: plan
+                    .requires_replace
+                    .iter()
+                    .map(crate::diagnostics::path_to_proto)
+                    .collect(),
+                planned_private: plan.private,
+                diagnostics: plan.diagnostics.to_proto(),
+                legacy_type_system: false,
+                deferred: None,
+                planned_identity,
+            })
+        })
+    }
+
+    async fn apply_resource_change(
+        &self,
+        request: Request<pb::apply_resource_change::Request>,
+    ) -> RpcResult<pb::apply_resource_change::Response> {
+        let req = request.into_inner();
+        answer!(pb::apply_resource_change::Response, {
+            let resource = self.resource(&req.type_name)?;
+            let ty = resource.schema().value_type();
+            let prior = decode(req.prior_state.as_ref(), &ty, "prior state")?;
+            let planned = decode(req.planned_state.as_ref(), &ty, "planned state")?;
+            let config = decode(req.config.as_ref(), &ty, "configuration")?;
+            let ctx = self.ctx();
+            let outcome = if planned.is_null() {
+                let diagnostics = resource
+                    .delete(&ctx, prior.clone(), req.planned_private)
+                    .await;
+                // A failed delete keeps the object in state, so a rerun retries it.
+                let state = if diagnostics.has_errors() {
+                    prior
+                } else {
+                    Value::Null
+                };
+                crate::provider::StateOutcome {
+                    state,
+                    private: Vec::new(),
+                    diagnostics,
+                }
+            } else if prior.is_null() {
+                resource.create(&ctx, planned, config).await
+            } else {
+                resource
+                    .update(&ctx, prior, planned, config, req.planned_private)
+                    .await
+            };
+            let new_identity = Self::identity_data(resource.as_ref(), &outcome.state);
+            Ok(pb::apply_resource_change::Response {
+                new_state: Some(encode(&outcome.state, &ty)?),
+                private: outcome.private,
+                diagnostics: outcome.diagnostics.to_proto(),
+                legacy_type_system: false,
+                new_identity,
+            })
+        })
+    }
+
+    async fn import_resource_state(
+        &self,
+        request: Request<pb::import_resource_state::Request>,
+    ) -> RpcResult<pb::import_resource_state::Response> {
+        let req = request.into_inner();
+        answer!(pb::import_resource_state::Response, {
+            let resource = self.resource(&req.type_name)?;
+            let ty = resource.schema().value_type();
+            let id = match (&req.identity, req.id.is_empty()) {
+                (Some(identity), true) => {
+                    let schema = resource
+                        .identity_schema()
+                        .ok_or_else(|| unknown_type("resource identity", &req.type_name))?;
+                    let identity = decode(
+                        identity.identity_data.as_ref(),
+                        &schema.value_type(),
+                        "resource identity",
+                    )?;
+                    resource.import_id_from_identity(&identity)?
+                }
+                _ => req.id.clone(),
+            };
+            let outcome = resource.import(&self.ctx(), &id).await;
+            if outcome.diagnostics.has_errors() || outcome.state.is_null() {
+                return Ok(pb::import_resource_state::Response {
+                    diagnostics: outcome.diagnostics.to_proto(),
+                    ..Default::default()
+                });
+            }
+            let identity = Self::identity_data(resource.as_ref(), &outcome.state);
+            Ok(pb::import_resource_state::Response {
+                imported_resources: vec![pb::import_resource_state::ImportedResource {
+                    type_name: req.type_name.clone(),
+                    state: Some(encode(&outcome.state, &ty)?),
+                    private: outcome.private,
+                    identity,
+                }],
+                diagnostics: outcome.diagnostics.to_proto(),
+                deferred: None,
+            })
+        })
+    }
+
+    async fn move_resource_state(
+        &self,
+        request: Request<pb::move_resource_state::Request>,
+    ) -> RpcResult<pb::move_resource_state::Response> {
+        let req = request.into_inner();
+        Ok(Response::new(
+            pb::move_resource_state::Response::default().with_diagnostics(
+                Diagnostic::error(
+                    "Moving state into this resource type is not supported",
+                    format!(
+                        "{} cannot take over state from {} ({}).",
+                        req.target_type_name, req.source_type_name, req.source_provider_address
+                    ),
+                )
+                .into(),
+            ),
+        ))
+    }
+
+    async fn read_data_source(
+        &self,
+        request: Request<pb::read_data_source::Request>,
+    ) -> RpcResult<pb::read_data_source::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::read_data_source::Response::default()
+                .with_diagnostics(not_offered("data source", &name)),
+        ))
+    }
+
+    async fn generate_resource_config(
+        &self,
+        request: Request<pb::generate_resource_config::Request>,
+    ) -> RpcResult<pb::generate_resource_config::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::generate_resource_config::Response::default().with_diagnostics(
+                Diagnostic::error(
+                    "Configuration generation is not supported",
+                    format!("Write the configuration of {name} by hand; see the import docs."),
+                )
+                .into(),
+            ),
+        ))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        request: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> RpcResult<pb::validate_ephemeral_resource_config::Response> {
+        let req = request.into_inner();
+        answer!(pb::validate_ephemeral_resource_config::Response, {
+            let resource = self.ephemeral(&req.type_name)?;
+            let ty = resource.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "configuration")?;
+            Ok(pb::validate_ephemeral_resource_config::Response {
+                diagnostics: resource.validate(&config).to_proto(),
+            })
+        })
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        request: Request<pb::open_ephemeral_resource::Request>,
+    ) -> RpcResult<pb::open_ephemeral_resource::Response> {
+        let req = request.into_inner();
+        answer!(pb::open_ephemeral_resource::Response, {
+            let resource = self.ephemeral(&req.type_name)?;
+            let ty = resource.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "configuration")?;
+            let outcome = resource.open(&self.ctx(), config).await;
+            let result = if outcome.diagnostics.has_errors() {
+                None
+            } else {
+                Some(encode(&outcome.result, &ty)?)
+            };
+            Ok(pb::open_ephemeral_resource::Response {
+                diagnostics: outcome.diagnostics.to_proto(),
+                renew_at: outcome.renew_at.map(timestamp),
+                result,
+                private: outcome.private,
+                deferred: None,
+            })
+        })
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        request: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> RpcResult<pb::renew_ephemeral_resource::Response> {
+        let req = request.into_inner();
+        answer!(pb::renew_ephemeral_resource::Response, {
+            let resource = self.ephemeral(&req.type_name)?;
+            let outcome = resource.renew(&self.ctx(), req.private).await;
+            Ok(pb::renew_ephemeral_resource::Response {
+                diagnostics: outcome.diagnostics.to_proto(),
+                renew_at: outcome.renew_at.map(timestamp),
+                private: outcome.private,
+            })
+        })
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        request: Request<pb::close_ephemeral_resource::Request>,
+    ) -> RpcResult<pb::close_ephemeral_resource::Response> {
+        let req = request.into_inner();
+        answer!(pb::close_ephemeral_resource::Response, {
+            let resource = self.ephemeral(&req.type_name)?;
+            let diagnostics = resource.close(&self.ctx(), req.private).await;
+            Ok(pb::close_ephemeral_resource::Response {
+                diagnostics: diagnostics.to_proto(),
+            })
+        })
+    }
+
+    type ListResourceStream = BoxStream<pb::list_resource::Event>;
+
+    async fn list_resource(
+        &self,
+        request: Request<pb::list_resource::Request>,
+    ) -> RpcResult<Self::ListResourceStream> {
+        let name = request.into_inner().type_name;
+        let event = pb::list_resource::Event {
+            diagnostic: not_offered("list resource", &name).to_proto(),
+            ..Default::default()
+        };
+        Ok(Response::new(Box::pin(tokio_stream::once(Ok(event)))))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        request: Request<pb::validate_list_resource_config::Request>,
+    ) -> RpcResult<pb::validate_list_resource_config::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::validate_list_resource_config::Response::default()
+                .with_diagnostics(not_offered("list resource", &name)),
+        ))
+    }
+
+    async fn get_functions(
+        &self,
+        _request: Request<pb::get_functions::Request>,
+    ) -> RpcResult<pb::get_functions::Response> {
+        Ok(Response::new(pb::get_functions::Response::default()))
+    }
+
+    async fn call_function(
+        &self,
+        request: Request<pb::call_function::Request>,
+    ) -> RpcResult<pb::call_function::Response> {
+        let name = request.into_inner().name;
+        Ok(Response::new(pb::call_function::Response {
+            result: None,
+            error: Some(pb::FunctionError {
+                text: format!("The mke provider has no function named \"{name}\"."),
+                function_argument: None,
+            }),
+        }))
+    }
+
+    async fn validate_action_config(
+        &self,
+        request: Request<pb::validate_action_config::Request>,
+    ) -> RpcResult<pb::validate_action_config::Response> {
+        let name = request.into_inner().action_type;
+        Ok(Response::new(
+            pb::validate_action_config::Response::default()
+                .with_diagnostics(not_offered("action", &name)),
+        ))
+    }
+
+    async fn plan_action(
+        &self,
+        request: Request<pb::plan_action::Request>,
+    ) -> RpcResult<pb::plan_action::Response> {
+        let name = request.into_inner().action_type;
+        Ok(Response::new(
+            pb::plan_action::Response::default().with_diagnostics(not_offered("action", &name)),
+        ))
+    }
+
+    type InvokeActionStream = BoxStream<pb::invoke_action::Event>;
+
+    async fn invoke_action(
+        &self,
+        request: Request<pb::invoke_action::Request>,
+    ) -> RpcResult<Self::InvokeActionStream> {
+        let name = request.into_inner().action_type;
+        let event = pb::invoke_action::Event {
+            r#type: Some(pb::invoke_action::event::Type::Completed(
+                pb::invoke_action::event::Completed {
+                    diagnostics: not_offered("action", &name).to_proto(),
+                },
+            )),
+        };
+        Ok(Response::new(Box::pin(tokio_stream::once(Ok(event)))))
+    }
+
+    async fn validate_state_store_config(
+        &self,
+        request: Request<pb::validate_state_store_config::Request>,
+    ) -> RpcResult<pb::validate_state_store_config::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::validate_state_store_config::Response::default()
+                .with_diagnostics(not_offered("state store", &name)),
+        ))
+    }
+
+    async fn configure_state_store(
+        &self,
+        request: Request<pb::configure_state_store::Request>,
+    ) -> RpcResult<pb::configure_state_store::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::configure_state_store::Response::default()
+                .with_diagnostics(not_offered("state store", &name)),
+        ))
+    }
+
+    type ReadStateBytesStream = BoxStream<pb::read_state_bytes::ResponseChunk>;
+
+    async fn read_state_bytes(
+        &self,
+        request: Request<pb::read_state_bytes::Request>,
+    ) -> RpcResult<Self::ReadStateBytesStream> {
+        let name = request.into_inner().type_name;
+        let chunk = pb::read_state_bytes::ResponseChunk {
+            diagnostics: not_offered("state store", &name).to_proto(),
+            ..Default::default()
+        };
+        Ok(Response::new(Box::pin(tokio_stream::once(Ok(chunk)))))
+    }
+
+    async fn write_state_bytes(
+        &self,
+        request: Request<Streaming<pb::write_state_bytes::RequestChunk>>,
+    ) -> RpcResult<pb::write_state_bytes::Response> {
+        let mut stream = request.into_inner();
+        let mut name = String::new();
+        while let Some(chunk) = stream.message().await? {
+            if let Some(meta) = chunk.meta {
+                name = meta.type_name;
+            }
+        }
+        Ok(Response::new(
+            pb::write_state_bytes::Response::default()
+                .with_diagnostics(not_offered("state store", &name)),
+        ))
+    }
+
+    async fn lock_state(
+        &self,
+        request: Request<pb::lock_state::Request>,
+    ) -> RpcResult<pb::lock_state::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::lock_state::Response::default().with_diagnostics(not_offered("state store", &name)),
+        ))
+    }
+
+    async fn unlock_state(
+        &self,
+        request: Request<pb::unlock_state::Request>,
+    ) -> RpcResult<pb::unlock_state::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::unlock_state::Response::default()
+                .with_diagnostics(not_offered("state store", &name)),
+        ))
+    }
+
+    async fn get_states(
+        &self,
+        request: Request<pb::get_states::Request>,
+    ) -> RpcResult<pb::get_states::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::get_states::Response::default().with_diagnostics(not_offered("state store", &name)),
+        ))
+    }
+
+    async fn delete_state(
+        &self,
+        request: Request<pb::delete_state::Request>,
+    ) -> RpcResult<pb::delete_state::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(
+            pb::delete_state::Response::default()
+                .with_diagnostics(not_offered("state store", &name)),
+        ))
+    }
+
+    async fn stop_provider(
+        &self,
+        _request: Request<pb::stop_provider::Request>,
+    ) -> RpcResult<pb::stop_provider::Response> {
+        tracing::info!("Terraform asked the provider to stop; cancelling work in progress");
+        let mut token = self.stop.lock().expect("stop token lock");
+        token.cancel();
+        // Later calls (in debug mode the process lives on) get a fresh token.
+        *token = CancellationToken::new();
+        Ok(Response::new(pb::stop_provider::Response::default()))
+    }
+}

@@ -1,0 +1,7 @@
+resource "mke_cluster" "main" {
+  name = "demo"
+
+  controllers = {
+    cp1 = { address = "192.0.2.11" }
+  }
+}

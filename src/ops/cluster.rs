@@ -1,0 +1,27 @@
+//! The cluster's host work. Placeholder until the host layer lands.
+
+use tfplugin::tfvalue::Value;
+use tfplugin::{Ctx, Diagnostics, StateOutcome};
+
+use super::{failed, not_yet};
+use crate::provider::ProviderState;
+
+pub async fn create(_s: &ProviderState, _ctx: &Ctx, _planned: Value) -> StateOutcome {
+    failed(Value::Null, not_yet("Creating mke_cluster"))
+}
+pub async fn update(_s: &ProviderState, _ctx: &Ctx, prior: Value, _planned: Value) -> StateOutcome {
+    failed(prior, not_yet("Updating mke_cluster"))
+}
+pub async fn delete(_s: &ProviderState, _ctx: &Ctx, _prior: Value) -> Diagnostics {
+    not_yet("Deleting mke_cluster")
+}
+pub async fn read(_s: &ProviderState, _ctx: &Ctx, state: Value, private: Vec<u8>) -> StateOutcome {
+    StateOutcome {
+        state,
+        private,
+        diagnostics: Diagnostics::new(),
+    }
+}
+pub async fn import(_s: &ProviderState, _ctx: &Ctx, _id: &str) -> StateOutcome {
+    failed(Value::Null, not_yet("Importing mke_cluster"))
+}
