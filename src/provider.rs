@@ -48,11 +48,48 @@ pub struct BastionSettings {
 #[derive(Default)]
 pub struct ProviderState {
     config: OnceLock<ProviderConfig>,
+    /// One SSH pool per provider process: every resource of the run reuses
+    /// the same multiplexed connection to a host.
+    pool: OnceLock<mke_ssh::Pool>,
+    locks: Arc<crate::ops::hosts::Locks>,
+    drains: OnceLock<Arc<tokio::sync::Semaphore>>,
 }
 
 impl ProviderState {
     pub fn config(&self) -> Option<&ProviderConfig> {
         self.config.get()
+    }
+    pub fn pool(&self) -> Option<&mke_ssh::Pool> {
+        self.pool.get()
+    }
+    pub fn locks(&self) -> Arc<crate::ops::hosts::Locks> {
+        self.locks.clone()
+    }
+    /// Drains across every `mke_node` of the run wait here (`drain_concurrency`).
+    pub fn drains(&self) -> Arc<tokio::sync::Semaphore> {
+        self.drains
+            .get_or_init(|| {
+                let n = self.config().map(|c| c.drain_concurrency).unwrap_or(1);
+                Arc::new(tokio::sync::Semaphore::new(n.max(1)))
+            })
+            .clone()
+    }
+}
+
+fn ssh_defaults(config: &ProviderConfig) -> mke_ssh::SshDefaults {
+    let ssh = &config.ssh;
+    mke_ssh::SshDefaults {
+        user: ssh.user.clone(),
+        port: ssh.port,
+        private_key: ssh.private_key.clone().map(mke_ssh::Secret::new),
+        connect_timeout: ssh.timeout,
+        bastion: ssh.bastion.as_ref().map(|b| mke_ssh::Bastion {
+            host: b.host.clone(),
+            port: b.port,
+            user: b.user.clone(),
+            private_key: b.private_key.clone().map(mke_ssh::Secret::new),
+            host_key: b.host_key.clone(),
+        }),
     }
 }
 
@@ -224,7 +261,12 @@ impl Provider for MkeProvider {
         if d.has_errors() {
             return d;
         }
-        let _ = self.state.config.set(provider_config(config));
+        let config = provider_config(config);
+        let _ = self
+            .state
+            .pool
+            .set(mke_ssh::Pool::new(ssh_defaults(&config)));
+        let _ = self.state.config.set(config);
         tracing::debug!(client = terraform_version, "provider configured");
         d
     }

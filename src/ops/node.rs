@@ -1,10 +1,20 @@
-//! The node's host work. Placeholder until the host layer lands.
+//! The node's host work. Lands with the [node] issue.
 
 use tfplugin::tfvalue::Value;
 use tfplugin::{Ctx, Diagnostics, StateOutcome};
 
-use super::{failed, not_yet};
+use super::failed;
 use crate::provider::ProviderState;
+
+fn not_yet(what: &str) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.error(
+        format!("{what} is not available in this build"),
+        "This build of the mke provider manages mke_cluster on hosts, but does not yet change \
+         worker hosts. Nothing was changed on any machine.",
+    );
+    d
+}
 
 pub async fn create(_s: &ProviderState, _ctx: &Ctx, _planned: Value) -> StateOutcome {
     failed(Value::Null, not_yet("Creating mke_node"))

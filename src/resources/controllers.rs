@@ -120,3 +120,43 @@ fn looks_like_public_key(text: &str) -> bool {
             .decode(blob)
             .is_ok()
 }
+
+/// The controllers of a planned or stored value. A host key not yet known
+/// (planned unknown) reads as `None`: it is learned on first contact.
+pub fn hosts_from(value: &Value) -> Option<BTreeMap<String, ControllerHost>> {
+    let Value::Map(entries) = value else {
+        return None;
+    };
+    let mut out = BTreeMap::new();
+    for (key, e) in entries {
+        let text = |name: &str| validate::known_str(attr(e, name)).map(str::to_string);
+        out.insert(
+            key.clone(),
+            ControllerHost {
+                address: text("address")?,
+                private_address: text("private_address"),
+                port: validate::known_i64(attr(e, "port")).map(|p| p as u16),
+                user: text("user"),
+                host_key: text("host_key"),
+                workloads: match attr(e, "workloads") {
+                    Value::Bool(b) => Some(*b),
+                    _ => None,
+                },
+            },
+        );
+    }
+    Some(out)
+}
+
+/// Writes the host keys learned on first contact into a controllers value.
+pub fn record_host_keys(value: &mut Value, keys: &BTreeMap<String, String>) {
+    let Value::Map(entries) = value else { return };
+    for (key, host_key) in keys {
+        if let Some(Value::Object(fields)) = entries.get_mut(key) {
+            let current = fields.get("host_key");
+            if !matches!(current, Some(Value::String(_))) {
+                fields.insert("host_key".into(), Value::String(host_key.clone()));
+            }
+        }
+    }
+}

@@ -1,2 +1,3 @@
 pub mod plugin;
 pub mod terraform;
+pub mod testbed;

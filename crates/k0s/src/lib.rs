@@ -14,8 +14,8 @@ pub use cli::{
     K0S_DATA_DIR,
 };
 pub use config::{
-    check_overrides, configs_equal, host_config, render_cluster_config, strip_host_keys,
-    validate_strict, ConfigError,
+    check_overrides, configs_equal, host_config, observed_private_address, observed_settings,
+    render_cluster_config, strip_host_keys, validate_strict, ConfigError, ObservedSettings,
 };
 pub use model::{
     ApiSpec, CalicoMode, CalicoSpec, ClusterSpec, ControllerSpec, KubeProxyMode, NetworkSpec,
@@ -23,8 +23,8 @@ pub use model::{
 };
 pub use node::{parse_node_json, validate_label, NodeError, NodeInfo, Taint, TaintEffect};
 pub use status::{
-    download_arch, download_url, parse_k0s_version, parse_kubeconfig, parse_member_list,
-    parse_status_json, parse_token_create, parse_unit_exec_start, parse_version, peer_host,
-    InstalledUnit, JoinToken, K0sStatus, K0sVersion, Kubeconfig, ParseError, VersionError,
-    DEFAULT_DOWNLOAD_URL,
+    download_arch, download_url, kubeconfig_with_server, parse_k0s_version, parse_kubeconfig,
+    parse_member_list, parse_status_json, parse_token_create, parse_unit_exec_start, parse_version,
+    peer_host, InstalledUnit, JoinToken, K0sStatus, K0sVersion, Kubeconfig, ParseError,
+    VersionError, DEFAULT_DOWNLOAD_URL,
 };

@@ -85,7 +85,9 @@ impl<'de> ValueDeserializer<'de> {
     fn float(self, target: &'static str, largest: f64) -> Result<f64, ValueError> {
         let number = self.number(target)?;
         let float = number.as_f64();
-        if float.is_infinite() == number.is_infinite() && !(float.is_finite() && float.abs() > largest) {
+        if float.is_infinite() == number.is_infinite()
+            && !(float.is_finite() && float.abs() > largest)
+        {
             Ok(float)
         } else {
             Err(ValueError::new(ValueErrorKind::OutOfRange {
@@ -95,15 +97,18 @@ impl<'de> ValueDeserializer<'de> {
         }
     }
 
-    fn visit_elements<V: Visitor<'de>>(self, visitor: V, expected: &str) -> Result<V::Value, ValueError> {
+    fn visit_elements<V: Visitor<'de>>(
+        self,
+        visitor: V,
+        expected: &str,
+    ) -> Result<V::Value, ValueError> {
         match self.known()? {
-            Value::List(elements) | Value::Set(elements) | Value::Tuple(elements) => {
-                visitor.visit_seq(Elements {
+            Value::List(elements) | Value::Set(elements) | Value::Tuple(elements) => visitor
+                .visit_seq(Elements {
                     collection: self.0,
                     elements: elements.iter(),
                     index: 0,
-                })
-            }
+                }),
             other => Err(ValueError::mismatch(expected, describe(other))),
         }
     }
@@ -152,7 +157,9 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
                 },
             },
             Value::String(text) => visitor.visit_borrowed_str(text),
-            Value::List(_) | Value::Set(_) | Value::Tuple(_) => self.visit_elements(visitor, "a list"),
+            Value::List(_) | Value::Set(_) | Value::Tuple(_) => {
+                self.visit_elements(visitor, "a list")
+            }
             Value::Map(_) | Value::Object(_) => self.visit_entries(visitor, &[], "a map"),
             Value::Unknown => Err(ValueError::new(ValueErrorKind::NotYetKnown)),
         }
@@ -248,11 +255,14 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
     ) -> Result<V::Value, ValueError> {
         match name {
             tokens::UNKNOWABLE if self.0.is_unknown() => visitor.visit_unit(),
-            tokens::NUMBER => match self.number("number")?.kind() {
-                NumberKind::Int(whole) => visitor.visit_i64(whole),
-                NumberKind::Float(float) => visitor.visit_f64(float),
-                NumberKind::Decimal => visitor.visit_string(self.number("number")?.to_exact_string()),
-            },
+            tokens::NUMBER => {
+                let number = self.number("number")?;
+                match number.kind() {
+                    NumberKind::Int(whole) => visitor.visit_i64(whole),
+                    NumberKind::Float(float) => visitor.visit_f64(float),
+                    NumberKind::Decimal => visitor.visit_string(number.to_exact_string()),
+                }
+            }
             tokens::VALUE => visitor.visit_byte_buf(msgpack::encode(self.0, &Type::Dynamic)?),
             _ => visitor.visit_newtype_struct(self),
         }
@@ -262,7 +272,11 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
         self.visit_elements(visitor, "a list")
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, ValueError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
         self.visit_elements(visitor, "a tuple")
     }
 
@@ -301,9 +315,10 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
         match self.known()? {
             Value::String(text) => visitor.visit_enum(BorrowedStrDeserializer::new(text)),
             Value::Object(entries) | Value::Map(entries) if entries.len() == 1 => {
-                let (name, value) = entries.iter().next().ok_or_else(|| {
-                    ValueError::mismatch("an enum variant", "an empty object")
-                })?;
+                let (name, value) = entries
+                    .iter()
+                    .next()
+                    .ok_or_else(|| ValueError::mismatch("an enum variant", "an empty object"))?;
                 let step = match self.0 {
                     Value::Map(_) => PathStep::Key(name.clone()),
                     _ => PathStep::Attribute(name.clone()),
@@ -336,7 +351,10 @@ struct Elements<'de> {
 impl<'de> de::SeqAccess<'de> for Elements<'de> {
     type Error = ValueError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, ValueError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, ValueError> {
         let Some(element) = self.elements.next() else {
             return Ok(None);
         };
@@ -376,7 +394,10 @@ impl<'de> Entries<'de> {
 impl<'de> de::MapAccess<'de> for Entries<'de> {
     type Error = ValueError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, ValueError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, ValueError> {
         let Some((name, value)) = self.next_entry() else {
             return Ok(None);
         };
@@ -384,11 +405,15 @@ impl<'de> de::MapAccess<'de> for Entries<'de> {
         seed.deserialize(KeyDeserializer(name)).map(Some)
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, ValueError> {
-        let (name, value) = self
-            .pending
-            .take()
-            .ok_or_else(|| ValueError::new(ValueErrorKind::Custom("map value requested before its key".into())))?;
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, ValueError> {
+        let (name, value) = self.pending.take().ok_or_else(|| {
+            ValueError::new(ValueErrorKind::Custom(
+                "map value requested before its key".into(),
+            ))
+        })?;
         let step = match self.collection {
             Value::Map(_) => PathStep::Key(name.to_owned()),
             _ => PathStep::Attribute(name.to_owned()),
@@ -470,7 +495,10 @@ impl<'de> de::EnumAccess<'de> for Variant<'de> {
     type Error = ValueError;
     type Variant = Self;
 
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self), ValueError> {
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self), ValueError> {
         let variant = seed.deserialize(BorrowedStrDeserializer::<ValueError>::new(self.name))?;
         Ok((variant, self))
     }
@@ -480,15 +508,23 @@ impl<'de> de::VariantAccess<'de> for Variant<'de> {
     type Error = ValueError;
 
     fn unit_variant(self) -> Result<(), ValueError> {
-        de::Deserialize::deserialize(ValueDeserializer(self.value)).map_err(|error| error.within(self.step))
+        de::Deserialize::deserialize(ValueDeserializer(self.value))
+            .map_err(|error| error.within(self.step))
     }
 
-    fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, ValueError> {
+    fn newtype_variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<S::Value, ValueError> {
         seed.deserialize(ValueDeserializer(self.value))
             .map_err(|error| error.within(self.step))
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, ValueError> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
         ValueDeserializer(self.value)
             .visit_elements(visitor, "a tuple")
             .map_err(|error| error.within(self.step))

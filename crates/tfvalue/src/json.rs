@@ -196,7 +196,9 @@ impl Parser<'_> {
                 }
                 Some(b'\\') => {
                     self.position += 1;
-                    let escape = self.peek().ok_or_else(|| self.error("unterminated string"))?;
+                    let escape = self
+                        .peek()
+                        .ok_or_else(|| self.error("unterminated string"))?;
                     self.position += 1;
                     match escape {
                         b'"' => text.push('"'),
@@ -300,7 +302,11 @@ pub(crate) fn decode(
     value_from_tree(&parse_document(bytes)?, ty, undefined)
 }
 
-fn value_from_tree(tree: &Json, ty: &Type, undefined: UndefinedAttributes) -> Result<Value, ValueError> {
+fn value_from_tree(
+    tree: &Json,
+    ty: &Type,
+    undefined: UndefinedAttributes,
+) -> Result<Value, ValueError> {
     let mismatch = || ValueError::mismatch(ty, tree.kind_name());
     match (ty, tree) {
         (_, Json::Null) => Ok(Value::Null),
@@ -358,7 +364,9 @@ fn value_from_tree(tree: &Json, ty: &Type, undefined: UndefinedAttributes) -> Re
                     if undefined == UndefinedAttributes::Ignore {
                         continue;
                     }
-                    return Err(ValueError::new(ValueErrorKind::UnsupportedAttribute(name.clone())));
+                    return Err(ValueError::new(ValueErrorKind::UnsupportedAttribute(
+                        name.clone(),
+                    )));
                 };
                 let value = value_from_tree(entry, attribute_type, undefined)
                     .map_err(|error| error.within(PathStep::Attribute(name.clone())))?;
@@ -388,7 +396,10 @@ fn elements_from_tree(
         .collect()
 }
 
-fn dynamic_from_tree(entries: &[(String, Json)], undefined: UndefinedAttributes) -> Result<Value, ValueError> {
+fn dynamic_from_tree(
+    entries: &[(String, Json)],
+    undefined: UndefinedAttributes,
+) -> Result<Value, ValueError> {
     let mut ty = None;
     let mut value = None;
     for (key, entry) in entries {
@@ -403,7 +414,8 @@ fn dynamic_from_tree(entries: &[(String, Json)], undefined: UndefinedAttributes)
         }
     }
     let ty = ty.ok_or_else(|| ValueError::json("dynamically-typed value has no \"type\""))?;
-    let value = value.ok_or_else(|| ValueError::json("dynamically-typed value has no \"value\""))?;
+    let value =
+        value.ok_or_else(|| ValueError::json("dynamically-typed value has no \"value\""))?;
     value_from_tree(value, &ty, undefined)
 }
 
@@ -574,7 +586,11 @@ mod tests {
             b"\xff",
             b"NaN",
         ] {
-            assert!(parse_document(text).is_err(), "{}", String::from_utf8_lossy(text));
+            assert!(
+                parse_document(text).is_err(),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 

@@ -70,7 +70,10 @@ impl Value {
 
     /// Like `from_json`, but drops object attributes the type doesn't have,
     /// as raw state written under an older schema may contain them.
-    pub fn from_json_ignoring_undefined_attributes(bytes: &[u8], ty: &Type) -> Result<Value, ValueError> {
+    pub fn from_json_ignoring_undefined_attributes(
+        bytes: &[u8],
+        ty: &Type,
+    ) -> Result<Value, ValueError> {
         json::decode(bytes, ty, json::UndefinedAttributes::Ignore)
     }
 

@@ -88,7 +88,8 @@ impl<'a> Reader<'a> {
             2 => u32::from(u16::from_be_bytes(self.array()?)),
             _ => u32::from_be_bytes(self.array()?),
         };
-        usize::try_from(length).map_err(|_| ValueError::msgpack("length beyond this machine's memory"))
+        usize::try_from(length)
+            .map_err(|_| ValueError::msgpack("length beyond this machine's memory"))
     }
 
     fn skip_extension(&mut self) -> Result<(), ValueError> {
@@ -253,7 +254,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn elements(&mut self, ty: &Type, element_type: &Type, depth: usize) -> Result<Vec<Value>, ValueError> {
+    fn elements(
+        &mut self,
+        ty: &Type,
+        element_type: &Type,
+        depth: usize,
+    ) -> Result<Vec<Value>, ValueError> {
         let length = self.array_length(ty)?;
         // A forged length must not reserve memory the input can't fill: every element is at least a byte.
         let mut elements = Vec::with_capacity(length.min(self.remaining()));

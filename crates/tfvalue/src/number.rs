@@ -117,7 +117,12 @@ impl Decimal {
             return None;
         }
         let zeros = usize::try_from(self.exponent).ok()?;
-        let text = format!("{}{}{}", if self.negative { "-" } else { "" }, self.digits, "0".repeat(zeros));
+        let text = format!(
+            "{}{}{}",
+            if self.negative { "-" } else { "" },
+            self.digits,
+            "0".repeat(zeros)
+        );
         text.parse().ok()
     }
 
@@ -138,7 +143,7 @@ impl Decimal {
         if !candidate.is_finite() || candidate == 0.0 {
             return None;
         }
-        (exact_decimal(candidate) == *self).then_some(candidate)
+        (exact_decimal(candidate)? == *self).then_some(candidate)
     }
 
     fn canonical(self) -> Number {
@@ -185,17 +190,12 @@ impl Decimal {
 }
 
 /// The exact decimal value of a finite, non-zero f64.
-fn exact_decimal(float: f64) -> Decimal {
+fn exact_decimal(float: f64) -> Option<Decimal> {
     // Rust's fixed-precision formatting is exact, and no f64 needs more than
     // 767 significant digits, so this text is the f64's exact value.
-    let text = format!("{:.770e}", float);
-    match parse(&text) {
-        Some(Parsed::Finite(decimal)) => decimal,
-        _ => Decimal {
-            negative: float < 0.0,
-            digits: "0".into(),
-            exponent: 0,
-        },
+    match parse(&format!("{float:.770e}")) {
+        Some(Parsed::Finite(decimal)) => Some(decimal),
+        _ => None,
     }
 }
 
@@ -217,11 +217,26 @@ impl Number {
     pub fn from_i128(whole: i128) -> Number {
         match i64::try_from(whole) {
             Ok(whole) => Number(Repr::Int(whole)),
-            Err(_) => whole
-                .to_string()
-                .parse()
-                .unwrap_or(Number(Repr::Int(0))),
+            Err(_) => Number::from_magnitude(whole < 0, whole.unsigned_abs()),
         }
+    }
+
+    pub fn from_u128(whole: u128) -> Number {
+        Number::from_magnitude(false, whole)
+    }
+
+    fn from_magnitude(negative: bool, magnitude: u128) -> Number {
+        if magnitude == 0 {
+            return Number(Repr::Int(0));
+        }
+        let text = magnitude.to_string();
+        let digits = text.trim_end_matches('0');
+        Decimal {
+            negative,
+            digits: digits.into(),
+            exponent: (text.len() - digits.len()) as i64,
+        }
+        .canonical()
     }
 
     /// `Some` only for whole numbers within i64.
@@ -294,7 +309,10 @@ impl Number {
         match &self.0 {
             Repr::Int(whole) => write!(f, "{whole}"),
             Repr::Float(float) if float.is_infinite() => write_infinity(f, *float),
-            Repr::Float(float) => exact_decimal(*float).write(f),
+            Repr::Float(float) => match exact_decimal(*float) {
+                Some(exact) => exact.write(f),
+                None => write!(f, "{float}"),
+            },
             Repr::Decimal(decimal) => decimal.write(f),
         }
     }
@@ -350,12 +368,14 @@ impl PartialEq for Number {
 impl Eq for Number {}
 
 impl fmt::Display for Number {
-    /// Whole numbers and decimals print exactly; binary fractions print as the
-    /// shortest decimal that reads back to the same f64 (`0.1`, not its exact
-    /// expansion; see `to_exact_string` for that).
+    /// Whole numbers up to 39 digits and decimals print exactly; other f64s
+    /// print as the shortest decimal that reads back to the same f64 (`0.1`,
+    /// not its exact expansion; see `to_exact_string` for that).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Repr::Float(float) if float.is_infinite() => write_infinity(f, *float),
+            // Whole numbers in the range of Rust's integers print exactly, as integers do.
+            Repr::Float(float) if self.is_whole() && float.abs() < 1e39 => self.write_exact(f),
             Repr::Float(float) => match parse(&format!("{float:e}")) {
                 Some(Parsed::Finite(shortest)) => shortest.write(f),
                 _ => write!(f, "{float}"),
@@ -403,6 +423,12 @@ impl From<usize> for Number {
 impl From<i128> for Number {
     fn from(whole: i128) -> Number {
         Number::from_i128(whole)
+    }
+}
+
+impl From<u128> for Number {
+    fn from(whole: u128) -> Number {
+        Number::from_u128(whole)
     }
 }
 
@@ -471,8 +497,18 @@ mod tests {
         assert_eq!(beyond.as_i64(), None);
         assert_eq!(beyond.to_string(), "18446744073709551615");
         assert_eq!(Number::from(u64::MAX), beyond);
+        assert_eq!(Number::from(i128::MIN).to_string(), i128::MIN.to_string());
+        assert_eq!(Number::from(u128::MAX).to_string(), u128::MAX.to_string());
+        assert_eq!(
+            Number::from(1u128 << 127).to_string(),
+            (1u128 << 127).to_string()
+        );
+        assert_eq!(
+            Number::from(10u128.pow(30)).to_string(),
+            "1000000000000000000000000000000"
+        );
         // 2^63 is exactly an f64, and must equal the f64 form.
-        assert_eq!(number("9223372036854775808"), Number::from(9.223372036854775808e18));
+        assert_eq!(number("9223372036854775808"), Number::from(2f64.powi(63)));
         assert_eq!(number("9223372036854775808").as_u64(), Some(1 << 63));
         let huge = number("123456789012345678901234567890.123456789");
         assert_eq!(huge.to_string(), "123456789012345678901234567890.123456789");
@@ -487,7 +523,10 @@ mod tests {
         assert_eq!(number(&big.to_string()), big);
         let tiny = number("-25e-1001");
         assert_eq!(tiny.to_string(), "-2.5e-1000");
-        assert_eq!(number("1e999999999999999999999999").to_string(), "1e1000000000000000");
+        assert_eq!(
+            number("1e999999999999999999999999").to_string(),
+            "1e1000000000000000"
+        );
     }
 
     #[test]
@@ -505,7 +544,9 @@ mod tests {
 
     #[test]
     fn rejects_text_that_is_not_a_number() {
-        for text in ["", "-", ".", "1e", "1e+", "0x10", "1.2.3", "abc", "NaN", "1 ", "--1", "∞"] {
+        for text in [
+            "", "-", ".", "1e", "1e+", "0x10", "1.2.3", "abc", "NaN", "1 ", "--1", "∞",
+        ] {
             let error = text.parse::<Number>().unwrap_err();
             assert!(
                 matches!(error.kind(), ValueErrorKind::InvalidNumber(_)),

@@ -83,7 +83,7 @@ impl ser::Serializer for ValueSerializer {
     }
 
     fn serialize_u128(self, whole: u128) -> Result<Value, ValueError> {
-        Ok(Value::Number(whole.to_string().parse()?))
+        Ok(Value::from(Number::from_u128(whole)))
     }
 
     fn serialize_f32(self, number: f32) -> Result<Value, ValueError> {
@@ -103,7 +103,9 @@ impl ser::Serializer for ValueSerializer {
     }
 
     fn serialize_bytes(self, bytes: &[u8]) -> Result<Value, ValueError> {
-        Ok(Value::List(bytes.iter().map(|byte| Value::from(*byte)).collect()))
+        Ok(Value::List(
+            bytes.iter().map(|byte| Value::from(*byte)).collect(),
+        ))
     }
 
     fn serialize_none(self) -> Result<Value, ValueError> {
@@ -171,7 +173,11 @@ impl ser::Serializer for ValueSerializer {
         Ok(Elements::new(len, Value::Tuple))
     }
 
-    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Elements, ValueError> {
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Elements, ValueError> {
         Ok(Elements::new(len, Value::Tuple))
     }
 
@@ -292,7 +298,10 @@ impl ser::SerializeTupleVariant for VariantElements {
 
     fn end(self) -> Result<Value, ValueError> {
         let inner = (self.elements.finish)(self.elements.elements);
-        Ok(Value::Object(BTreeMap::from([(self.variant.to_owned(), inner)])))
+        Ok(Value::Object(BTreeMap::from([(
+            self.variant.to_owned(),
+            inner,
+        )])))
     }
 }
 
@@ -321,10 +330,11 @@ impl ser::SerializeMap for Entries {
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ValueError> {
-        let key = self
-            .pending_key
-            .take()
-            .ok_or_else(|| ValueError::new(ValueErrorKind::Custom("map value given before its key".into())))?;
+        let key = self.pending_key.take().ok_or_else(|| {
+            ValueError::new(ValueErrorKind::Custom(
+                "map value given before its key".into(),
+            ))
+        })?;
         let value = value
             .serialize(ValueSerializer)
             .map_err(|error| error.within(PathStep::Key(key.clone())))?;
@@ -340,7 +350,11 @@ impl ser::SerializeMap for Entries {
 pub(crate) struct Attributes(BTreeMap<String, Value>);
 
 impl Attributes {
-    fn insert<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), ValueError> {
+    fn insert<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), ValueError> {
         let value = value
             .serialize(ValueSerializer)
             .map_err(|error| error.within(PathStep::Attribute(name.to_owned())))?;
@@ -353,7 +367,11 @@ impl ser::SerializeStruct for Attributes {
     type Ok = Value;
     type Error = ValueError;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), ValueError> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), ValueError> {
         self.insert(name, value)
     }
 
@@ -371,7 +389,11 @@ impl ser::SerializeStructVariant for VariantAttributes {
     type Ok = Value;
     type Error = ValueError;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), ValueError> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), ValueError> {
         self.attributes
             .insert(name, value)
             .map_err(|error| error.within(PathStep::Attribute(self.variant.to_owned())))

@@ -58,7 +58,10 @@ impl<'de> Visitor<'de> for NumberVisitor {
         text.parse().map_err(E::custom)
     }
 
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Number, D::Error> {
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Number, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
@@ -88,7 +91,9 @@ impl Serialize for Value {
             Value::Number(number) => number.serialize(serializer),
             Value::String(text) => serializer.serialize_str(text),
             Value::List(elements) => serializer.collect_seq(elements),
-            Value::Set(elements) => serializer.serialize_newtype_struct(tokens::SET, &ElementsOf(elements)),
+            Value::Set(elements) => {
+                serializer.serialize_newtype_struct(tokens::SET, &ElementsOf(elements))
+            }
             Value::Tuple(elements) => {
                 serializer.serialize_newtype_struct(tokens::TUPLE, &ElementsOf(elements))
             }
@@ -122,7 +127,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         crate::msgpack::decode(&encoded, &Type::Dynamic).map_err(E::custom)
     }
 
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Value, D::Error> {
         deserializer.deserialize_any(NaturalValueVisitor)
     }
 }

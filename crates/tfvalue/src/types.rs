@@ -110,7 +110,9 @@ impl Type {
                 "number" => Ok(Type::Number),
                 "string" => Ok(Type::String),
                 "dynamic" => Ok(Type::Dynamic),
-                other => Err(ValueError::invalid_type(format!("unknown type name {other:?}"))),
+                other => Err(ValueError::invalid_type(format!(
+                    "unknown type name {other:?}"
+                ))),
             },
             Json::Array(parts) => {
                 let Some(Json::String(kind)) = parts.first() else {
@@ -181,7 +183,10 @@ mod tests {
     fn writes_compact_json_like_cty() {
         let ty = Type::object([
             ("port", Type::Number),
-            ("hosts", Type::list(Type::object([("address", Type::String)]))),
+            (
+                "hosts",
+                Type::list(Type::object([("address", Type::String)])),
+            ),
             ("labels", Type::map(Type::String)),
             ("tags", Type::set(Type::String)),
             ("pair", Type::tuple([Type::Bool, Type::Dynamic])),
@@ -195,14 +200,22 @@ mod tests {
 
     #[test]
     fn reads_optional_attribute_lists_and_whitespace() {
-        let ty = Type::from_json(br#" [ "object" , { "a" : "string", "b": ["list","number"] }, ["b"] ] "#)
-            .unwrap();
+        let ty = Type::from_json(
+            br#" [ "object" , { "a" : "string", "b": ["list","number"] }, ["b"] ] "#,
+        )
+        .unwrap();
         assert_eq!(
             ty,
             Type::object([("a", Type::String), ("b", Type::list(Type::Number))])
         );
-        assert_eq!(Type::from_json(br#"["tuple",[]]"#).unwrap(), Type::Tuple(vec![]));
-        assert_eq!(Type::from_json(br#"["object",{}]"#).unwrap(), Type::object::<String>([]));
+        assert_eq!(
+            Type::from_json(br#"["tuple",[]]"#).unwrap(),
+            Type::Tuple(vec![])
+        );
+        assert_eq!(
+            Type::from_json(br#"["object",{}]"#).unwrap(),
+            Type::object::<String>([])
+        );
     }
 
     #[test]
@@ -218,13 +231,21 @@ mod tests {
             (br#"["list","string""#, "malformed JSON"),
         ] {
             let error = Type::from_json(text).unwrap_err().to_string();
-            assert!(error.contains(reason), "{}: {error}", String::from_utf8_lossy(text));
+            assert!(
+                error.contains(reason),
+                "{}: {error}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
-        let text = format!("{}\"string\"{}", "[\"list\",".repeat(100_000), "]".repeat(100_000));
+        let text = format!(
+            "{}\"string\"{}",
+            "[\"list\",".repeat(100_000),
+            "]".repeat(100_000)
+        );
         assert!(Type::from_json(text.as_bytes()).is_err());
     }
 }

@@ -70,7 +70,9 @@ impl<T: Serialize> Serialize for Unknowable<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Unknowable::Unknown => serializer.serialize_unit_struct(tokens::UNKNOWABLE),
-            Unknowable::Known(value) => serializer.serialize_newtype_struct(tokens::UNKNOWABLE, value),
+            Unknowable::Known(value) => {
+                serializer.serialize_newtype_struct(tokens::UNKNOWABLE, value)
+            }
         }
     }
 }
@@ -95,7 +97,10 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for UnknowableVisitor<T> {
         Ok(Unknowable::Unknown)
     }
 
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
         T::deserialize(deserializer).map(Unknowable::Known)
     }
 }

@@ -117,34 +117,40 @@ impl Value {
     /// steps both look into objects and maps; an element step finds the equal
     /// element of a set.
     pub fn at_path(&self, path: &AttributePath) -> Option<&Value> {
-        path.0.iter().try_fold(self, |value, step| match (step, value) {
-            (PathStep::Attribute(name) | PathStep::Key(name), Value::Object(entries) | Value::Map(entries)) => {
-                entries.get(name)
-            }
-            (PathStep::Index(index), Value::List(elements) | Value::Tuple(elements)) => {
-                elements.get(usize::try_from(*index).ok()?)
-            }
-            (PathStep::Element(wanted), Value::Set(elements)) => {
-                elements.iter().find(|element| *element == wanted)
-            }
-            _ => None,
-        })
+        path.0
+            .iter()
+            .try_fold(self, |value, step| match (step, value) {
+                (
+                    PathStep::Attribute(name) | PathStep::Key(name),
+                    Value::Object(entries) | Value::Map(entries),
+                ) => entries.get(name),
+                (PathStep::Index(index), Value::List(elements) | Value::Tuple(elements)) => {
+                    elements.get(usize::try_from(*index).ok()?)
+                }
+                (PathStep::Element(wanted), Value::Set(elements)) => {
+                    elements.iter().find(|element| *element == wanted)
+                }
+                _ => None,
+            })
     }
 
     /// Like `at_path`, for changing that part in place.
     pub fn at_path_mut(&mut self, path: &AttributePath) -> Option<&mut Value> {
-        path.0.iter().try_fold(self, |value, step| match (step, value) {
-            (PathStep::Attribute(name) | PathStep::Key(name), Value::Object(entries) | Value::Map(entries)) => {
-                entries.get_mut(name)
-            }
-            (PathStep::Index(index), Value::List(elements) | Value::Tuple(elements)) => {
-                elements.get_mut(usize::try_from(*index).ok()?)
-            }
-            (PathStep::Element(wanted), Value::Set(elements)) => {
-                elements.iter_mut().find(|element| **element == *wanted)
-            }
-            _ => None,
-        })
+        path.0
+            .iter()
+            .try_fold(self, |value, step| match (step, value) {
+                (
+                    PathStep::Attribute(name) | PathStep::Key(name),
+                    Value::Object(entries) | Value::Map(entries),
+                ) => entries.get_mut(name),
+                (PathStep::Index(index), Value::List(elements) | Value::Tuple(elements)) => {
+                    elements.get_mut(usize::try_from(*index).ok()?)
+                }
+                (PathStep::Element(wanted), Value::Set(elements)) => {
+                    elements.iter_mut().find(|element| **element == *wanted)
+                }
+                _ => None,
+            })
     }
 
     /// The most specific type that describes this value: what a dynamic
@@ -284,7 +290,9 @@ impl Implied {
                     .map(|(name, implied)| (name, implied.into_type()))
                     .collect(),
             ),
-            Implied::Tuple(elements) => Type::Tuple(elements.into_iter().map(Implied::into_type).collect()),
+            Implied::Tuple(elements) => {
+                Type::Tuple(elements.into_iter().map(Implied::into_type).collect())
+            }
         }
     }
 }
@@ -399,7 +407,7 @@ macro_rules! value_from_number {
         }
     )*};
 }
-value_from_number!(i8, i16, i32, i64, i128, u8, u16, u32, u64, usize, f32, f64);
+value_from_number!(i8, i16, i32, i64, i128, u8, u16, u32, u64, u128, usize, f32, f64);
 
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(option: Option<T>) -> Value {
@@ -465,14 +473,23 @@ mod tests {
             ("tags", Value::Set(vec!["a".into(), "b".into()])),
             ("hosts", Value::List(vec!["h0".into(), "h1".into()])),
         ]);
-        let port = AttributePath::root().attribute("controllers").key("cp1").attribute("port");
+        let port = AttributePath::root()
+            .attribute("controllers")
+            .key("cp1")
+            .attribute("port");
         assert_eq!(value.at_path(&port), Some(&Value::from(22)));
         let tag = AttributePath::root().attribute("tags").element("b".into());
         assert_eq!(value.at_path(&tag), Some(&Value::from("b")));
         let host = AttributePath::root().attribute("hosts").index(1);
         assert_eq!(value.at_path(&host), Some(&Value::from("h1")));
-        assert_eq!(value.at_path(&AttributePath::root().attribute("hosts").index(2)), None);
-        assert_eq!(value.at_path(&AttributePath::root().attribute("hosts").index(-1)), None);
+        assert_eq!(
+            value.at_path(&AttributePath::root().attribute("hosts").index(2)),
+            None
+        );
+        assert_eq!(
+            value.at_path(&AttributePath::root().attribute("hosts").index(-1)),
+            None
+        );
         assert_eq!(value.at_path(&AttributePath::root()), Some(&value.clone()));
 
         *value.at_path_mut(&port).unwrap() = 2222.into();
@@ -491,7 +508,10 @@ mod tests {
         );
         let mixed = Value::List(vec![1.into(), "x".into()]);
         assert_eq!(mixed.implied_type(), Type::list(Type::Dynamic));
-        assert_eq!(Value::Map(BTreeMap::new()).implied_type(), Type::map(Type::Dynamic));
+        assert_eq!(
+            Value::Map(BTreeMap::new()).implied_type(),
+            Type::map(Type::Dynamic)
+        );
 
         // A mixed collection doesn't adopt a sibling's element type.
         let mixed_then_uniform = Value::List(vec![
@@ -503,7 +523,10 @@ mod tests {
             Type::list(Type::list(Type::Dynamic))
         );
         let bytes = mixed_then_uniform.to_msgpack(&Type::Dynamic).unwrap();
-        assert_eq!(Value::from_msgpack(&bytes, &Type::Dynamic).unwrap(), mixed_then_uniform);
+        assert_eq!(
+            Value::from_msgpack(&bytes, &Type::Dynamic).unwrap(),
+            mixed_then_uniform
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ fn reads_raw_state_json() {
             ("ratio", Value::Number("0.1".parse().unwrap())),
             ("enabled", true.into()),
             ("tags", Value::Set(vec!["a".into(), "b".into()])),
-            ("labels", Value::Map(BTreeMap::from([("role".to_string(), "controller".into())]))),
+            (
+                "labels",
+                Value::Map(BTreeMap::from([("role".to_string(), "controller".into())]))
+            ),
             ("extra", Value::Tuple(vec![1.into(), "x".into()])),
             (
                 "pair",
@@ -67,15 +70,24 @@ fn missing_attributes_read_as_null_and_null_reads_for_any_type() {
     assert_eq!(value.get_attr("id"), &Value::from("x"));
     let entries = value.as_entries().unwrap();
     assert_eq!(entries.len(), 8);
-    assert!(entries.iter().filter(|(name, _)| *name != "id").all(|(_, value)| value.is_null()));
-    assert_eq!(Value::from_json(b"null", &state_type()).unwrap(), Value::Null);
+    assert!(entries
+        .iter()
+        .filter(|(name, _)| *name != "id")
+        .all(|(_, value)| value.is_null()));
+    assert_eq!(
+        Value::from_json(b"null", &state_type()).unwrap(),
+        Value::Null
+    );
 }
 
 #[test]
 fn attributes_outside_the_type_are_an_error_unless_ignored() {
     let state = br#"{"id": "x", "removed_in_v2": 1}"#;
     let error = Value::from_json(state, &state_type()).unwrap_err();
-    assert_eq!(error.kind(), &ValueErrorKind::UnsupportedAttribute("removed_in_v2".into()));
+    assert_eq!(
+        error.kind(),
+        &ValueErrorKind::UnsupportedAttribute("removed_in_v2".into())
+    );
     let value = Value::from_json_ignoring_undefined_attributes(state, &state_type()).unwrap();
     assert_eq!(value.get_attr("id"), &Value::from("x"));
     assert!(value.as_entries().unwrap().get("removed_in_v2").is_none());
@@ -83,10 +95,22 @@ fn attributes_outside_the_type_are_an_error_unless_ignored() {
 
 #[test]
 fn primitives_convert_like_cty() {
-    assert_eq!(Value::from_json(br#""42""#, &Type::Number).unwrap(), Value::from(42));
-    assert_eq!(Value::from_json(br#"1.50"#, &Type::String).unwrap(), Value::from("1.50"));
-    assert_eq!(Value::from_json(br#"true"#, &Type::String).unwrap(), Value::from("true"));
-    assert_eq!(Value::from_json(br#""false""#, &Type::Bool).unwrap(), Value::from(false));
+    assert_eq!(
+        Value::from_json(br#""42""#, &Type::Number).unwrap(),
+        Value::from(42)
+    );
+    assert_eq!(
+        Value::from_json(br#"1.50"#, &Type::String).unwrap(),
+        Value::from("1.50")
+    );
+    assert_eq!(
+        Value::from_json(br#"true"#, &Type::String).unwrap(),
+        Value::from("true")
+    );
+    assert_eq!(
+        Value::from_json(br#""false""#, &Type::Bool).unwrap(),
+        Value::from(false)
+    );
     assert!(Value::from_json(br#""yes""#, &Type::Bool).is_err());
     assert!(Value::from_json(br#""12abc""#, &Type::Number).is_err());
     let error = Value::from_json(br#"[1]"#, &Type::String).unwrap_err();
@@ -124,7 +148,10 @@ fn absent_attributes_are_written_as_null() {
 fn binary_fractions_are_written_exactly_so_they_read_back_equal() {
     let value = Value::from(0.1);
     let json = value.to_json(&Type::Number).unwrap();
-    assert_eq!(json, b"0.1000000000000000055511151231257827021181583404541015625");
+    assert_eq!(
+        json,
+        b"0.1000000000000000055511151231257827021181583404541015625"
+    );
     assert_eq!(Value::from_json(&json, &Type::Number).unwrap(), value);
 }
 
@@ -137,13 +164,18 @@ fn unknowns_and_infinities_cannot_be_json() {
         error.to_string(),
         "hosts[1]: an unknown value cannot be written as JSON"
     );
-    let error = Value::Number(Number::from(f64::INFINITY)).to_json(&Type::Number).unwrap_err();
+    let error = Value::Number(Number::from(f64::INFINITY))
+        .to_json(&Type::Number)
+        .unwrap_err();
     assert!(error.to_string().contains("infinity"), "{error}");
 }
 
 #[test]
 fn dynamic_values_carry_their_type() {
-    assert_eq!(Value::from("a").to_json(&Type::Dynamic).unwrap(), br#"{"value":"a","type":"string"}"#);
+    assert_eq!(
+        Value::from("a").to_json(&Type::Dynamic).unwrap(),
+        br#"{"value":"a","type":"string"}"#
+    );
     assert_eq!(Value::Null.to_json(&Type::Dynamic).unwrap(), b"null");
     let read = Value::from_json(br#"{"type":"number","value":"7"}"#, &Type::Dynamic).unwrap();
     assert_eq!(read, Value::from(7));
@@ -153,7 +185,11 @@ fn dynamic_values_carry_their_type() {
         br#"{"type":"number","value":1,"other":2}"#,
         br#"[1]"#,
     ] {
-        assert!(Value::from_json(bad, &Type::Dynamic).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert!(
+            Value::from_json(bad, &Type::Dynamic).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }
 

@@ -42,8 +42,14 @@ fn null_is_nil_for_every_type() {
 
 #[test]
 fn unknown_is_extension_zero_and_any_extension_reads_as_unknown() {
-    assert_eq!(Value::Unknown.to_msgpack(&Type::String).unwrap(), [0xd4, 0x00, 0x00]);
-    assert_eq!(Value::Unknown.to_msgpack(&Type::Dynamic).unwrap(), [0xd4, 0x00, 0x00]);
+    assert_eq!(
+        Value::Unknown.to_msgpack(&Type::String).unwrap(),
+        [0xd4, 0x00, 0x00]
+    );
+    assert_eq!(
+        Value::Unknown.to_msgpack(&Type::Dynamic).unwrap(),
+        [0xd4, 0x00, 0x00]
+    );
     assert_eq!(decode(&[0xd4, 0x00, 0x00], &Type::String), Value::Unknown);
 
     // A refined unknown string: ext8, type 12, payload {1: false, 2: "foo"}
@@ -64,16 +70,17 @@ fn unknown_is_extension_zero_and_any_extension_reads_as_unknown() {
         vec![0xc8, 0x00, 0x01, 0x05, 0xaa],
         vec![0xc9, 0x00, 0x00, 0x00, 0x01, 0x05, 0xaa],
     ] {
-        assert_eq!(decode(&extension, &Type::Number), Value::Unknown, "{extension:02x?}");
+        assert_eq!(
+            decode(&extension, &Type::Number),
+            Value::Unknown,
+            "{extension:02x?}"
+        );
     }
 }
 
 #[test]
 fn unknowns_nested_inside_known_values() {
-    let ty = Type::object([
-        ("id", Type::String),
-        ("ports", Type::list(Type::Number)),
-    ]);
+    let ty = Type::object([("id", Type::String), ("ports", Type::list(Type::Number))]);
     // {"id": <unknown>, "ports": [22, <unknown>]}
     let mut bytes = vec![0x82];
     bytes.extend(str_bytes("id"));
@@ -102,7 +109,10 @@ fn numbers_decode_from_every_msgpack_number_form() {
         (vec![0xcc, 0xff], 255.into()),
         (vec![0xcd, 0x01, 0x00], 256.into()),
         (vec![0xce, 0xff, 0xff, 0xff, 0xff], u32::MAX.into()),
-        (vec![0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], u64::MAX.into()),
+        (
+            vec![0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            u64::MAX.into(),
+        ),
         (vec![0xd0, 0x80], (-128).into()),
         (vec![0xd1, 0x80, 0x00], i16::MIN.into()),
         (vec![0xd2, 0x80, 0x00, 0x00, 0x00], i32::MIN.into()),
@@ -110,14 +120,21 @@ fn numbers_decode_from_every_msgpack_number_form() {
         (vec![0xca, 0x3f, 0xc0, 0x00, 0x00], 1.5.into()),
         (vec![0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0], 0.5.into()),
         (vec![0xcb, 0x40, 0x45, 0, 0, 0, 0, 0, 0], 42.into()),
-        (vec![0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0], f64::INFINITY.into()),
+        (
+            vec![0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0],
+            f64::INFINITY.into(),
+        ),
         (str_bytes("0.1"), "0.1".parse().unwrap()),
         (str_bytes("1e400"), "1e400".parse().unwrap()),
         (str_bytes("-12.50"), "-12.5".parse().unwrap()),
         (vec![0xc4, 0x02, b'4', b'2'], 42.into()),
     ];
     for (bytes, expected) in cases {
-        assert_eq!(decode(&bytes, &Type::Number), Value::Number(expected), "{bytes:02x?}");
+        assert_eq!(
+            decode(&bytes, &Type::Number),
+            Value::Number(expected),
+            "{bytes:02x?}"
+        );
     }
 }
 
@@ -129,11 +146,17 @@ fn numbers_encode_as_ints_floats_or_decimal_text() {
     assert_eq!(encode(300.into()), [0xcd, 0x01, 0x2c]);
     assert_eq!(encode(i64::MIN.into()), [0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(encode(0.5.into()), [0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(encode(f64::NEG_INFINITY.into()), [0xcb, 0xff, 0xf0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        encode(f64::NEG_INFINITY.into()),
+        [0xcb, 0xff, 0xf0, 0, 0, 0, 0, 0, 0]
+    );
     assert_eq!(encode("0.1".parse().unwrap()), str_bytes("0.1"));
     assert_eq!(encode(u64::MAX.into()), str_bytes("18446744073709551615"));
     // Whole, and exact as a float64, but beyond i64: cty writes these as text too.
-    assert_eq!(encode((1u64 << 63).into()), str_bytes("9223372036854775808"));
+    assert_eq!(
+        encode((1u64 << 63).into()),
+        str_bytes("9223372036854775808")
+    );
 }
 
 #[test]
@@ -141,7 +164,10 @@ fn bad_numbers_are_errors() {
     let nan = [0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0];
     assert!(Value::from_msgpack(&nan, &Type::Number).is_err());
     let error = Value::from_msgpack(&str_bytes("twelve"), &Type::Number).unwrap_err();
-    assert!(matches!(error.kind(), ValueErrorKind::InvalidNumber(_)), "{error}");
+    assert!(
+        matches!(error.kind(), ValueErrorKind::InvalidNumber(_)),
+        "{error}"
+    );
     let error = Value::from_msgpack(&[0xc3], &Type::Number).unwrap_err();
     assert_eq!(error.to_string(), "expected number, found bool");
 }
@@ -153,7 +179,10 @@ fn dynamic_values_are_type_and_value_pairs() {
     bytes.extend(b"\"string\"");
     bytes.extend(str_bytes("hello"));
     assert_eq!(decode(&bytes, &Type::Dynamic), Value::from("hello"));
-    assert_eq!(Value::from("hello").to_msgpack(&Type::Dynamic).unwrap(), bytes);
+    assert_eq!(
+        Value::from("hello").to_msgpack(&Type::Dynamic).unwrap(),
+        bytes
+    );
 
     // The type may come as str rather than bin.
     let type_json = br#"["list","number"]"#;
@@ -208,7 +237,10 @@ fn objects_write_every_attribute_and_read_missing_ones_as_null() {
         decode(&partial, &ty),
         object(&[("a", "x".into()), ("b", Value::Null)])
     );
-    assert_eq!(decode(&[0x80], &ty), object(&[("a", Value::Null), ("b", Value::Null)]));
+    assert_eq!(
+        decode(&[0x80], &ty),
+        object(&[("a", Value::Null), ("b", Value::Null)])
+    );
 }
 
 #[test]
@@ -218,7 +250,10 @@ fn objects_reject_attributes_outside_their_type() {
     bytes.extend(str_bytes("zone"));
     bytes.push(0x01);
     let error = Value::from_msgpack(&bytes, &ty).unwrap_err();
-    assert_eq!(error.kind(), &ValueErrorKind::UnsupportedAttribute("zone".into()));
+    assert_eq!(
+        error.kind(),
+        &ValueErrorKind::UnsupportedAttribute("zone".into())
+    );
     assert!(error.to_string().contains("\"zone\""), "{error}");
 
     let error = object(&[("a", "x".into()), ("zone", 1.into())])
@@ -231,20 +266,44 @@ fn objects_reject_attributes_outside_their_type() {
 fn collections_are_arrays_and_maps() {
     let list = [0x92, 0xa1, b'a', 0xa1, b'b'];
     let elements = vec![Value::from("a"), Value::from("b")];
-    assert_eq!(decode(&list, &Type::list(Type::String)), Value::List(elements.clone()));
-    assert_eq!(decode(&list, &Type::set(Type::String)), Value::Set(elements.clone()));
+    assert_eq!(
+        decode(&list, &Type::list(Type::String)),
+        Value::List(elements.clone())
+    );
+    assert_eq!(
+        decode(&list, &Type::set(Type::String)),
+        Value::Set(elements.clone())
+    );
     assert_eq!(
         decode(&list, &Type::tuple([Type::String, Type::String])),
         Value::Tuple(elements.clone())
     );
-    assert_eq!(Value::Set(elements.clone()).to_msgpack(&Type::set(Type::String)).unwrap(), list);
+    assert_eq!(
+        Value::Set(elements.clone())
+            .to_msgpack(&Type::set(Type::String))
+            .unwrap(),
+        list
+    );
     // What serde produces (lists) may be sent as sets or tuples: the type decides.
-    assert_eq!(Value::List(elements).to_msgpack(&Type::set(Type::String)).unwrap(), list);
+    assert_eq!(
+        Value::List(elements)
+            .to_msgpack(&Type::set(Type::String))
+            .unwrap(),
+        list
+    );
 
     let map = [0x81, 0xa1, b'k', 0xa1, b'v'];
     let entries = BTreeMap::from([("k".to_string(), Value::from("v"))]);
-    assert_eq!(decode(&map, &Type::map(Type::String)), Value::Map(entries.clone()));
-    assert_eq!(Value::Map(entries).to_msgpack(&Type::map(Type::String)).unwrap(), map);
+    assert_eq!(
+        decode(&map, &Type::map(Type::String)),
+        Value::Map(entries.clone())
+    );
+    assert_eq!(
+        Value::Map(entries)
+            .to_msgpack(&Type::map(Type::String))
+            .unwrap(),
+        map
+    );
 
     // array16 / map16 headers.
     let mut long = vec![0xdc, 0x00, 0x11];
@@ -253,16 +312,31 @@ fn collections_are_arrays_and_maps() {
         decode(&long, &Type::list(Type::Number)),
         Value::List(vec![7.into(); 17])
     );
-    assert_eq!(decode(&[0xde, 0x00, 0x00], &Type::map(Type::Bool)), Value::Map(BTreeMap::new()));
+    assert_eq!(
+        decode(&[0xde, 0x00, 0x00], &Type::map(Type::Bool)),
+        Value::Map(BTreeMap::new())
+    );
 }
 
 #[test]
 fn tuples_have_a_fixed_length() {
     let ty = Type::tuple([Type::String, Type::Number]);
     let error = Value::from_msgpack(&[0x91, 0xa1, b'a'], &ty).unwrap_err();
-    assert_eq!(error.kind(), &ValueErrorKind::TupleLength { expected: 2, found: 1 });
+    assert_eq!(
+        error.kind(),
+        &ValueErrorKind::TupleLength {
+            expected: 2,
+            found: 1
+        }
+    );
     let error = Value::Tuple(vec!["a".into()]).to_msgpack(&ty).unwrap_err();
-    assert_eq!(error.kind(), &ValueErrorKind::TupleLength { expected: 2, found: 1 });
+    assert_eq!(
+        error.kind(),
+        &ValueErrorKind::TupleLength {
+            expected: 2,
+            found: 1
+        }
+    );
 }
 
 #[test]
@@ -301,19 +375,28 @@ fn errors_name_the_path_to_the_offending_part() {
     let error = Value::Set(vec![object(&[("name", 1.into())])])
         .to_msgpack(&sets)
         .unwrap_err();
-    assert_eq!(error.to_string(), r#"[{name = 1}].name: expected string, found number"#);
+    assert_eq!(
+        error.to_string(),
+        r#"[{name = 1}].name: expected string, found number"#
+    );
 }
 
 #[test]
 fn framing_errors_are_reported() {
     let error = Value::from_msgpack(&[0x01, 0x02], &Type::Number).unwrap_err();
-    assert!(error.to_string().contains("unexpected bytes after the value"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("unexpected bytes after the value"),
+        "{error}"
+    );
     let error = Value::from_msgpack(&[0xcd, 0x01], &Type::Number).unwrap_err();
     assert!(error.to_string().contains("short"), "{error}");
     assert!(Value::from_msgpack(&[], &Type::Number).is_err());
     assert!(Value::from_msgpack(&[0xa2, 0xff, 0xfe], &Type::String).is_err());
     // A header claiming four billion elements must not allocate for them.
-    let error = Value::from_msgpack(&[0xdd, 0xff, 0xff, 0xff, 0xff], &Type::list(Type::Bool)).unwrap_err();
+    let error =
+        Value::from_msgpack(&[0xdd, 0xff, 0xff, 0xff, 0xff], &Type::list(Type::Bool)).unwrap_err();
     assert_eq!(
         error.to_string(),
         "[0]: malformed msgpack: input ends where a value should start"
@@ -330,7 +413,10 @@ fn nesting_through_dynamic_types_is_bounded() {
     }
     bytes.push(0xc0);
     let error = Value::from_msgpack(&bytes, &Type::Dynamic).unwrap_err();
-    assert!(matches!(error.kind(), ValueErrorKind::TooDeep(_)), "{error}");
+    assert!(
+        matches!(error.kind(), ValueErrorKind::TooDeep(_)),
+        "{error}"
+    );
 }
 
 /// A configuration as Terraform sends it in PlanResourceChange, byte for
@@ -366,7 +452,10 @@ fn decodes_a_whole_resource_configuration() {
 
     let value = decode(&bytes, &ty);
     assert!(value.get_attr("id").is_unknown());
-    assert_eq!(value.get_attr("k0s_version").as_str(), Some("v1.29.3+k0s.0"));
+    assert_eq!(
+        value.get_attr("k0s_version").as_str(),
+        Some("v1.29.3+k0s.0")
+    );
     assert!(value.get_attr("labels").is_null());
     let hosts = value.get_attr("hosts").as_elements().unwrap();
     assert_eq!(hosts[0].get_attr("port").as_i64(), Some(22));

@@ -25,15 +25,19 @@ fn arb_type() -> impl Strategy<Value = Type> {
 }
 
 fn arb_decimal_text() -> impl Strategy<Value = String> {
-    (any::<bool>(), "[0-9]{1,45}", proptest::option::of("[0-9]{1,30}"), -420i32..420).prop_map(
-        |(negative, whole, fraction, exponent)| {
+    (
+        any::<bool>(),
+        "[0-9]{1,45}",
+        proptest::option::of("[0-9]{1,30}"),
+        -420i32..420,
+    )
+        .prop_map(|(negative, whole, fraction, exponent)| {
             let sign = if negative { "-" } else { "" };
             match fraction {
                 Some(fraction) => format!("{sign}{whole}.{fraction}e{exponent}"),
                 None => format!("{sign}{whole}e{exponent}"),
             }
-        },
-    )
+        })
 }
 
 fn arb_number(infinities: bool) -> BoxedStrategy<Number> {
@@ -69,24 +73,35 @@ fn arb_value_of(ty: &Type, shape: Shape) -> BoxedStrategy<Value> {
         Type::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
         Type::Number => arb_number(shape.infinities).prop_map(Value::Number).boxed(),
         Type::String => any::<String>().prop_map(Value::String).boxed(),
-        Type::Dynamic if shape.dynamic_depth == 0 => {
-            prop_oneof![any::<bool>().prop_map(Value::Bool), "\\PC{0,8}".prop_map(Value::String)].boxed()
-        }
+        Type::Dynamic if shape.dynamic_depth == 0 => prop_oneof![
+            any::<bool>().prop_map(Value::Bool),
+            "\\PC{0,8}".prop_map(Value::String)
+        ]
+        .boxed(),
         Type::Dynamic => {
             let deeper = Shape {
                 dynamic_depth: shape.dynamic_depth - 1,
                 ..shape
             };
-            arb_type().prop_flat_map(move |ty| arb_value_of(&ty, deeper)).boxed()
+            arb_type()
+                .prop_flat_map(move |ty| arb_value_of(&ty, deeper))
+                .boxed()
         }
-        Type::List(element) => vec(arb_value_of(element, shape), 0..4).prop_map(Value::List).boxed(),
-        Type::Set(element) => vec(arb_value_of(element, shape), 0..4).prop_map(Value::Set).boxed(),
+        Type::List(element) => vec(arb_value_of(element, shape), 0..4)
+            .prop_map(Value::List)
+            .boxed(),
+        Type::Set(element) => vec(arb_value_of(element, shape), 0..4)
+            .prop_map(Value::Set)
+            .boxed(),
         Type::Map(element) => btree_map(any::<String>(), arb_value_of(element, shape), 0..4)
             .prop_map(Value::Map)
             .boxed(),
         Type::Object(attributes) => {
             let names: Vec<String> = attributes.keys().cloned().collect();
-            let values: Vec<_> = attributes.values().map(|ty| arb_value_of(ty, shape)).collect();
+            let values: Vec<_> = attributes
+                .values()
+                .map(|ty| arb_value_of(ty, shape))
+                .collect();
             values
                 .prop_map(move |values| Value::Object(names.iter().cloned().zip(values).collect()))
                 .boxed()
@@ -138,9 +153,8 @@ fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
     bytes
 }
 
+// 256 cases each by default; set PROPTEST_CASES for a longer run.
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
-
     #[test]
     fn msgpack_round_trips((ty, value) in arb_typed_value(ANY)) {
         let bytes = value.to_msgpack(&ty).unwrap();
@@ -214,6 +228,16 @@ proptest! {
         prop_assert_eq!(number.as_i64(), Some(whole));
         prop_assert_eq!(number.to_string(), whole.to_string());
         prop_assert_eq!(Number::from(whole as f64) == number, (whole as f64) as i128 == i128::from(whole));
+    }
+
+    #[test]
+    fn wide_integers_are_exact(signed in any::<i128>(), unsigned in any::<u128>()) {
+        let number = Number::from(signed);
+        prop_assert_eq!(number.to_string(), signed.to_string());
+        prop_assert_eq!(number.as_i128(), Some(signed));
+        prop_assert_eq!(Number::from(unsigned).to_string(), unsigned.to_string());
+        let encoded = Value::from(unsigned).to_msgpack(&Type::Number).unwrap();
+        prop_assert_eq!(Value::from_msgpack(&encoded, &Type::Number).unwrap(), Value::from(unsigned));
     }
 
     #[test]

@@ -59,11 +59,17 @@ fn cluster_value() -> Value {
         ("k0s_version", "v1.29.3+k0s.0".into()),
         (
             "controllers",
-            map(&[("cp1", object(&[("address", "10.0.0.1".into()), ("port", 22.into())]))]),
+            map(&[(
+                "cp1",
+                object(&[("address", "10.0.0.1".into()), ("port", 22.into())]),
+            )]),
         ),
         ("tags", Value::Set(vec!["a".into()])),
         ("labels", map(&[("role", "x".into())])),
-        ("calico", object(&[("mode", "vxlan".into()), ("mtu", Value::Null)])),
+        (
+            "calico",
+            object(&[("mode", "vxlan".into()), ("mtu", Value::Null)]),
+        ),
         ("kubeconfig", Value::Null),
     ])
 }
@@ -100,17 +106,27 @@ fn writes_a_struct_back_to_an_equal_value() {
     let written = to_value(&cluster).unwrap();
     // Sequences come out as lists; encoding by the schema type makes them sets again.
     let mut expected = cluster_value();
-    *expected.at_path_mut(&tfvalue::AttributePath::root().attribute("tags")).unwrap() =
-        Value::List(vec!["a".into()]);
+    *expected
+        .at_path_mut(&tfvalue::AttributePath::root().attribute("tags"))
+        .unwrap() = Value::List(vec!["a".into()]);
     assert_eq!(written, expected);
 
     let ty = Type::object([
         ("id", Type::String),
         ("k0s_version", Type::String),
-        ("controllers", Type::map(Type::object([("address", Type::String), ("port", Type::Number)]))),
+        (
+            "controllers",
+            Type::map(Type::object([
+                ("address", Type::String),
+                ("port", Type::Number),
+            ])),
+        ),
         ("tags", Type::set(Type::String)),
         ("labels", Type::map(Type::String)),
-        ("calico", Type::object([("mode", Type::String), ("mtu", Type::Number)])),
+        (
+            "calico",
+            Type::object([("mode", Type::String), ("mtu", Type::Number)]),
+        ),
         ("kubeconfig", Type::String),
     ]);
     let bytes = written.to_msgpack(&ty).unwrap();
@@ -131,10 +147,16 @@ fn unknowns_are_errors_outside_unknowable_with_the_path() {
     }
     let value = object(&[(
         "network",
-        object(&[("calico", object(&[("mode", Value::Unknown), ("mtu", Value::Null)]))]),
+        object(&[(
+            "calico",
+            object(&[("mode", Value::Unknown), ("mtu", Value::Null)]),
+        )]),
     )]);
     let error = from_value::<Spec>(&value).unwrap_err();
-    assert_eq!(error.to_string(), "value at network.calico.mode is not yet known");
+    assert_eq!(
+        error.to_string(),
+        "value at network.calico.mode is not yet known"
+    );
     assert_eq!(error.kind(), &ValueErrorKind::NotYetKnown);
 
     // A plain Option doesn't hide an unknown as None.
@@ -146,25 +168,58 @@ fn unknowns_are_errors_outside_unknowable_with_the_path() {
 fn both_unknowable_nestings_distinguish_unknown_null_and_known() {
     type UnknownableOption = Unknowable<Option<u16>>;
     type OptionalUnknowable = Option<Unknowable<u16>>;
-    assert_eq!(from_value::<UnknownableOption>(&Value::Unknown).unwrap(), Unknowable::Unknown);
-    assert_eq!(from_value::<UnknownableOption>(&Value::Null).unwrap(), Unknowable::Known(None));
-    assert_eq!(from_value::<UnknownableOption>(&5.into()).unwrap(), Unknowable::Known(Some(5)));
-    assert_eq!(from_value::<OptionalUnknowable>(&Value::Unknown).unwrap(), Some(Unknowable::Unknown));
-    assert_eq!(from_value::<OptionalUnknowable>(&Value::Null).unwrap(), None);
-    assert_eq!(from_value::<OptionalUnknowable>(&5.into()).unwrap(), Some(Unknowable::Known(5)));
+    assert_eq!(
+        from_value::<UnknownableOption>(&Value::Unknown).unwrap(),
+        Unknowable::Unknown
+    );
+    assert_eq!(
+        from_value::<UnknownableOption>(&Value::Null).unwrap(),
+        Unknowable::Known(None)
+    );
+    assert_eq!(
+        from_value::<UnknownableOption>(&5.into()).unwrap(),
+        Unknowable::Known(Some(5))
+    );
+    assert_eq!(
+        from_value::<OptionalUnknowable>(&Value::Unknown).unwrap(),
+        Some(Unknowable::Unknown)
+    );
+    assert_eq!(
+        from_value::<OptionalUnknowable>(&Value::Null).unwrap(),
+        None
+    );
+    assert_eq!(
+        from_value::<OptionalUnknowable>(&5.into()).unwrap(),
+        Some(Unknowable::Known(5))
+    );
     // Without Option, null is no u16.
     assert!(from_value::<Unknowable<u16>>(&Value::Null).is_err());
 
-    assert_eq!(to_value(&UnknownableOption::Unknown).unwrap(), Value::Unknown);
-    assert_eq!(to_value(&UnknownableOption::Known(None)).unwrap(), Value::Null);
-    assert_eq!(to_value(&OptionalUnknowable::Some(Unknowable::Unknown)).unwrap(), Value::Unknown);
+    assert_eq!(
+        to_value(&UnknownableOption::Unknown).unwrap(),
+        Value::Unknown
+    );
+    assert_eq!(
+        to_value(&UnknownableOption::Known(None)).unwrap(),
+        Value::Null
+    );
+    assert_eq!(
+        to_value(&OptionalUnknowable::Some(Unknowable::Unknown)).unwrap(),
+        Value::Unknown
+    );
     assert_eq!(to_value(&Unknowable::Known(7u16)).unwrap(), Value::from(7));
 }
 
 #[test]
 fn attributes_absent_from_the_value_read_as_null() {
     let calico: Calico = from_value(&object(&[("mode", "ipip".into())])).unwrap();
-    assert_eq!(calico, Calico { mode: Mode::Ipip, mtu: None });
+    assert_eq!(
+        calico,
+        Calico {
+            mode: Mode::Ipip,
+            mtu: None
+        }
+    );
     let error = from_value::<Calico>(&object(&[("mtu", 1400.into())])).unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -176,7 +231,10 @@ fn attributes_absent_from_the_value_read_as_null() {
 fn numbers_are_range_checked_with_a_clear_error() {
     let value = object(&[(
         "controllers",
-        map(&[("cp1", object(&[("address", "a".into()), ("port", 70000.into())]))]),
+        map(&[(
+            "cp1",
+            object(&[("address", "a".into()), ("port", 70000.into())]),
+        )]),
     )]);
     #[derive(Debug, Deserialize)]
     #[allow(dead_code)]
@@ -184,10 +242,16 @@ fn numbers_are_range_checked_with_a_clear_error() {
         controllers: BTreeMap<String, Host>,
     }
     let error = from_value::<Controllers>(&value).unwrap_err();
-    assert_eq!(error.to_string(), r#"controllers["cp1"].port: 70000 is out of range for u16"#);
+    assert_eq!(
+        error.to_string(),
+        r#"controllers["cp1"].port: 70000 is out of range for u16"#
+    );
 
     let error = from_value::<u8>(&Value::from(1.5)).unwrap_err();
-    assert_eq!(error.to_string(), "1.5 is not a whole number, which u8 requires");
+    assert_eq!(
+        error.to_string(),
+        "1.5 is not a whole number, which u8 requires"
+    );
     let error = from_value::<i32>(&Value::from("12")).unwrap_err();
     assert_eq!(error.to_string(), r#"expected i32, found string "12""#);
     assert_eq!(from_value::<i8>(&Value::from(-128)).unwrap(), -128);
@@ -196,9 +260,15 @@ fn numbers_are_range_checked_with_a_clear_error() {
     assert_eq!(from_value::<f64>(&Value::from(0.25)).unwrap(), 0.25);
     assert_eq!(from_value::<f64>(&Value::from(3)).unwrap(), 3.0);
     let huge = Value::Number("1e400".parse().unwrap());
-    assert_eq!(from_value::<f64>(&huge).unwrap_err().to_string(), "1e400 is out of range for f64");
+    assert_eq!(
+        from_value::<f64>(&huge).unwrap_err().to_string(),
+        "1e400 is out of range for f64"
+    );
     assert!(from_value::<f32>(&Value::from(1e300)).is_err());
-    assert_eq!(from_value::<f64>(&Value::from(f64::INFINITY)).unwrap(), f64::INFINITY);
+    assert_eq!(
+        from_value::<f64>(&Value::from(f64::INFINITY)).unwrap(),
+        f64::INFINITY
+    );
 }
 
 #[test]
@@ -223,7 +293,10 @@ fn number_and_value_fields_pass_through_exactly() {
     assert_eq!(raw.ratio, "0.1".parse().unwrap());
     assert_eq!(&raw.anything, value.get_attr("anything"));
     assert_eq!(to_value(&raw).unwrap(), value);
-    assert_eq!(from_value::<Value>(&Value::Unknown).unwrap(), Value::Unknown);
+    assert_eq!(
+        from_value::<Value>(&Value::Unknown).unwrap(),
+        Value::Unknown
+    );
 }
 
 #[test]
@@ -237,18 +310,31 @@ fn enums_read_from_strings_and_single_attribute_objects() {
     }
     for (source, value) in [
         (Source::Default, Value::from("default")),
-        (Source::Url("https://x".into()), object(&[("url", "https://x".into())])),
         (
-            Source::Mirror { host: "m".into(), port: 80 },
-            object(&[("mirror", object(&[("host", "m".into()), ("port", 80.into())]))]),
+            Source::Url("https://x".into()),
+            object(&[("url", "https://x".into())]),
+        ),
+        (
+            Source::Mirror {
+                host: "m".into(),
+                port: 80,
+            },
+            object(&[(
+                "mirror",
+                object(&[("host", "m".into()), ("port", 80.into())]),
+            )]),
         ),
     ] {
         assert_eq!(to_value(&source).unwrap(), value);
         assert_eq!(from_value::<Source>(&value).unwrap(), source);
     }
     let error = from_value::<Source>(&Value::from("ftp")).unwrap_err();
-    assert!(error.to_string().contains("unknown variant `ftp`"), "{error}");
-    let error = from_value::<Source>(&object(&[("mirror", object(&[("host", "m".into())]))])).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown variant `ftp`"),
+        "{error}"
+    );
+    let error =
+        from_value::<Source>(&object(&[("mirror", object(&[("host", "m".into())]))])).unwrap_err();
     assert_eq!(error.to_string(), "mirror.port: expected u16, found null");
 }
 
@@ -275,11 +361,25 @@ fn serde_attributes_work() {
         port: u16,
     }
     let lenient: Lenient = from_value(&object(&[("labels", Value::Null)])).unwrap();
-    assert_eq!(lenient, Lenient { labels: BTreeMap::new(), port: 0 });
+    assert_eq!(
+        lenient,
+        Lenient {
+            labels: BTreeMap::new(),
+            port: 0
+        }
+    );
     assert!(from_value::<Lenient>(&object(&[("port", Value::Unknown)])).is_err());
-    let error = from_value::<Strict>(&object(&[("port", 1.into()), ("other", 1.into())])).unwrap_err();
-    assert!(error.to_string().contains("unknown field `other`"), "{error}");
-    let written = to_value(&Strict { port: 1, note: None }).unwrap();
+    let error =
+        from_value::<Strict>(&object(&[("port", 1.into()), ("other", 1.into())])).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown field `other`"),
+        "{error}"
+    );
+    let written = to_value(&Strict {
+        port: 1,
+        note: None,
+    })
+    .unwrap();
     assert_eq!(written, object(&[("port", 1.into())]));
 }
 
@@ -297,8 +397,14 @@ fn map_keys_may_be_numbers_or_bools() {
 fn rust_tuples_and_sequences() {
     let value = Value::Tuple(vec!["a".into(), 1.into()]);
     assert_eq!(to_value(&("a", 1)).unwrap(), value);
-    assert_eq!(from_value::<(String, u8)>(&value).unwrap(), ("a".to_string(), 1));
-    assert_eq!(from_value::<Vec<u8>>(&Value::Set(vec![1.into()])).unwrap(), vec![1]);
+    assert_eq!(
+        from_value::<(String, u8)>(&value).unwrap(),
+        ("a".to_string(), 1)
+    );
+    assert_eq!(
+        from_value::<Vec<u8>>(&Value::Set(vec![1.into()])).unwrap(),
+        vec![1]
+    );
     let error = from_value::<Vec<u8>>(&Value::List(vec![1.into(), "x".into()])).unwrap_err();
     assert_eq!(error.to_string(), r#"[1]: expected u8, found string "x""#);
     assert!(to_value(&f64::NAN).is_err());
@@ -310,6 +416,12 @@ fn serialization_errors_name_the_path() {
     struct Holder {
         values: Vec<f64>,
     }
-    let error = to_value(&Holder { values: vec![1.0, f64::NAN] }).unwrap_err();
-    assert_eq!(error.to_string(), "values[1]: NaN is not a number Terraform can hold");
+    let error = to_value(&Holder {
+        values: vec![1.0, f64::NAN],
+    })
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "values[1]: NaN is not a number Terraform can hold"
+    );
 }

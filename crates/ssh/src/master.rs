@@ -1,0 +1,580 @@
+//! Starting one OpenSSH ControlMaster: generated ssh_config, per-host known_hosts, key files that
+//! exist only while ssh authenticates, and a reading of ssh's complaints when it refuses.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use tracing::debug;
+
+use crate::command::ceil_secs;
+use crate::host_key::{
+    first_known_host_key, keys_in_keyscan_output, presented_fingerprint_in_ssh_log, HostKey,
+    TOFU_HOST_KEY_ALGORITHMS,
+};
+use crate::{human_duration, Bastion, Secret, SshDefaults, SshError};
+
+const TARGET_ALIAS: &str = "mke-target";
+const BASTION_ALIAS: &str = "mke-bastion";
+
+/// A master idle this long exits by itself, so that a provider killed before it could close its
+/// masters leaves none behind for long; the pool re-establishes one when needed.
+pub(crate) const CONTROL_PERSIST_SECS: u64 = 120;
+
+/// One attempt waits at most this long for the TCP connection and ssh banner; the overall
+/// deadline is made of several attempts.
+const MAX_ATTEMPT_CONNECT_TIMEOUT_SECS: u64 = 15;
+
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(250);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// Where and as whom to log in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Endpoint {
+    pub(crate) user: String,
+    pub(crate) address: String,
+    pub(crate) port: u16,
+}
+
+impl Endpoint {
+    /// `user@address:port`, the name every message uses.
+    pub(crate) fn name(&self) -> String {
+        if self.address.contains(':') {
+            format!("{}@[{}]:{}", self.user, self.address, self.port)
+        } else {
+            format!("{}@{}:{}", self.user, self.address, self.port)
+        }
+    }
+}
+
+/// Refuses values that would break out of the generated ssh_config or be taken for an option.
+pub(crate) fn check_config_value(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if value.starts_with('-') {
+        return Err(format!("{what} {value:?} starts with '-'"));
+    }
+    if let Some(bad) = value
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '%' | '\\'))
+    {
+        return Err(format!("{what} {value:?} contains {bad:?}"));
+    }
+    Ok(())
+}
+
+pub(crate) struct LaunchSpec<'a> {
+    pub(crate) endpoint: &'a Endpoint,
+    pub(crate) name: &'a str,
+    /// The key the host must present; `None` trusts on first use.
+    pub(crate) pinned: Option<&'a HostKey>,
+    pub(crate) defaults: &'a SshDefaults,
+}
+
+/// A running master: the directory holds its control socket (`master`), its log and its config,
+/// and goes away with the session that takes it over.
+pub(crate) struct Master {
+    pub(crate) dir: TempDir,
+    pub(crate) host_key: HostKey,
+}
+
+enum AttemptFailure {
+    /// Nobody answered (yet): refused, unreachable, timed out, closed during the handshake.
+    Retry(String),
+    Fatal(SshError),
+}
+
+/// Starts a master, retrying unanswered connection attempts with backoff until `deadline`.
+pub(crate) async fn establish(
+    spec: &LaunchSpec<'_>,
+    deadline: Instant,
+) -> Result<Master, SshError> {
+    let started = Instant::now();
+    let mut pause = FIRST_RETRY_PAUSE;
+    let mut attempts = 0u32;
+    let mut last_problem = String::from("no attempt finished");
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(gave_up(spec, started, attempts, &last_problem));
+        }
+        attempts += 1;
+        let attempt_connect_timeout =
+            ceil_secs(remaining).clamp(1, MAX_ATTEMPT_CONNECT_TIMEOUT_SECS);
+        match tokio::time::timeout(remaining, launch_once(spec, attempt_connect_timeout)).await {
+            Err(_elapsed) => return Err(gave_up(spec, started, attempts, &last_problem)),
+            Ok(Ok(master)) => return Ok(master),
+            Ok(Err(AttemptFailure::Fatal(err))) => return Err(err),
+            Ok(Err(AttemptFailure::Retry(problem))) => {
+                debug!(host = spec.name, attempt = attempts, %problem, "SSH not answering yet");
+                last_problem = problem;
+                let wait = pause.min(deadline.saturating_duration_since(Instant::now()));
+                tokio::time::sleep(wait).await;
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
+            }
+        }
+    }
+}
+
+fn gave_up(spec: &LaunchSpec<'_>, started: Instant, attempts: u32, last: &str) -> SshError {
+    SshError::Connect {
+        host: spec.name.to_string(),
+        detail: format!(
+            "no SSH connection within {} ({attempts} attempt{}); last error: {last}",
+            human_duration(started.elapsed()),
+            if attempts == 1 { "" } else { "s" },
+        ),
+    }
+}
+
+/// Files holding private keys, removed as soon as ssh has authenticated (or failed to): a
+/// provider killed later leaves no key on disk.
+struct KeyFiles(Vec<PathBuf>);
+
+impl KeyFiles {
+    fn write(&mut self, path: PathBuf, key: &Secret) -> std::io::Result<PathBuf> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        self.0.push(path.clone());
+        let text = key.expose().trim_end();
+        // ssh rejects a key file whose last line lacks its newline.
+        file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
+        Ok(path)
+    }
+}
+
+impl Drop for KeyFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+struct LaunchFiles {
+    config: PathBuf,
+    known_hosts: PathBuf,
+    log: PathBuf,
+    proxy_log: PathBuf,
+    socket: PathBuf,
+}
+
+async fn launch_once(
+    spec: &LaunchSpec<'_>,
+    connect_timeout_secs: u64,
+) -> Result<Master, AttemptFailure> {
+    let io_failure = |action: &str, source: std::io::Error| {
+        AttemptFailure::Fatal(SshError::Io {
+            host: spec.name.to_string(),
+            action: action.to_string(),
+            source,
+        })
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("mke-ssh-")
+        .tempdir()
+        .map_err(|e| io_failure("creating a directory for the SSH control socket", e))?;
+    let files = LaunchFiles {
+        config: dir.path().join("config"),
+        known_hosts: dir.path().join("known_hosts"),
+        log: dir.path().join("log"),
+        proxy_log: dir.path().join("proxy-log"),
+        socket: dir.path().join("master"),
+    };
+    let mut key_files = KeyFiles(Vec::new());
+    write_launch_files(
+        spec,
+        dir.path(),
+        &files,
+        &mut key_files,
+        connect_timeout_secs,
+    )
+    .map_err(|e| io_failure("writing the ssh configuration", e))?;
+
+    let status = tokio::process::Command::new("ssh")
+        .arg("-F")
+        .arg(&files.config)
+        .arg("-E")
+        .arg(&files.log)
+        .arg("-S")
+        .arg(&files.socket)
+        .args(["-M", "-f", "-N", TARGET_ALIAS])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|e| io_failure("running the local ssh client", e))?;
+    drop(key_files);
+
+    let log = fs::read_to_string(&files.log).unwrap_or_default();
+    let proxy_log = fs::read_to_string(&files.proxy_log).unwrap_or_default();
+    if !status.success() {
+        return Err(classify_failure(spec, &log, &proxy_log).await);
+    }
+    let recorded = fs::read_to_string(&files.known_hosts).unwrap_or_default();
+    let host_key = first_known_host_key(&recorded).ok_or_else(|| {
+        AttemptFailure::Fatal(SshError::Connect {
+            host: spec.name.to_string(),
+            detail: "ssh connected but recorded no host key".to_string(),
+        })
+    })?;
+    if let Some(pinned) = spec.pinned {
+        if pinned != &host_key {
+            return Err(AttemptFailure::Fatal(SshError::HostKeyChanged {
+                host: spec.name.to_string(),
+                expected_fingerprint: pinned.fingerprint(),
+                presented_fingerprint: host_key.fingerprint(),
+            }));
+        }
+    }
+    Ok(Master { dir, host_key })
+}
+
+fn write_launch_files(
+    spec: &LaunchSpec<'_>,
+    dir: &Path,
+    files: &LaunchFiles,
+    key_files: &mut KeyFiles,
+    connect_timeout_secs: u64,
+) -> std::io::Result<()> {
+    let endpoint = spec.endpoint;
+    let mut known_hosts = String::new();
+    if let Some(pinned) = spec.pinned {
+        known_hosts.push_str(&pinned.known_hosts_line(&endpoint.address, endpoint.port));
+    }
+    fs::write(&files.known_hosts, known_hosts)?;
+
+    let common = format!(
+        "  BatchMode yes\n  ConnectTimeout {connect_timeout_secs}\n  ServerAliveInterval 15\n  \
+         ServerAliveCountMax 4\n  HashKnownHosts no\n  UpdateHostKeys no\n  CheckHostIP no\n"
+    );
+    let mut config = String::new();
+    if let Some(bastion) = &spec.defaults.bastion {
+        config.push_str(&bastion_block(
+            bastion,
+            spec.defaults,
+            dir,
+            key_files,
+            &common,
+        )?);
+    }
+    config.push_str(&format!(
+        "Host {TARGET_ALIAS}\n  HostName \"{}\"\n  Port {}\n  User \"{}\"\n",
+        endpoint.address, endpoint.port, endpoint.user
+    ));
+    if let Some(key) = &spec.defaults.private_key {
+        let path = key_files.write(dir.join("id"), key)?;
+        config.push_str(&format!(
+            "  IdentityFile \"{}\"\n  IdentitiesOnly yes\n",
+            path.display()
+        ));
+    }
+    if spec.defaults.bastion.is_some() {
+        // What ProxyJump does, spelled out: ProxyJump sends the jump ssh's complaints to
+        // /dev/null when the master persists, and they are what says the bastion refused.
+        config.push_str(&format!(
+            "  ProxyCommand ssh -F '{}' -E '{}' -W '[%h]:%p' {BASTION_ALIAS}\n",
+            files.config.display(),
+            files.proxy_log.display()
+        ));
+    }
+    let (strictness, algorithms) = match spec.pinned {
+        Some(pinned) => ("yes", pinned.host_key_algorithms()),
+        None => ("accept-new", TOFU_HOST_KEY_ALGORITHMS.to_string()),
+    };
+    config.push_str(&format!(
+        "  StrictHostKeyChecking {strictness}\n  HostKeyAlgorithms {algorithms}\n  \
+         UserKnownHostsFile \"{}\"\n  GlobalKnownHostsFile /dev/null\n  ControlPersist {}\n",
+        files.known_hosts.display(),
+        CONTROL_PERSIST_SECS,
+    ));
+    config.push_str(&common);
+    fs::write(&files.config, config)
+}
+
+fn bastion_block(
+    bastion: &Bastion,
+    defaults: &SshDefaults,
+    dir: &Path,
+    key_files: &mut KeyFiles,
+    common: &str,
+) -> std::io::Result<String> {
+    let mut block = format!(
+        "Host {BASTION_ALIAS}\n  HostName \"{}\"\n  Port {}\n  User \"{}\"\n",
+        bastion.host, bastion.port, bastion.user
+    );
+    if let Some(key) = bastion
+        .private_key
+        .as_ref()
+        .or(defaults.private_key.as_ref())
+    {
+        let path = key_files.write(dir.join("bastion-id"), key)?;
+        block.push_str(&format!(
+            "  IdentityFile \"{}\"\n  IdentitiesOnly yes\n",
+            path.display()
+        ));
+    }
+    block.push_str("  StrictHostKeyChecking yes\n");
+    if let Some(pinned) = bastion
+        .host_key
+        .as_deref()
+        .and_then(|k| HostKey::parse(k).ok())
+    {
+        let known_hosts = dir.join("bastion_known_hosts");
+        fs::write(
+            &known_hosts,
+            pinned.known_hosts_line(&bastion.host, bastion.port),
+        )?;
+        block.push_str(&format!(
+            "  HostKeyAlgorithms {}\n  UserKnownHostsFile \"{}\"\n  GlobalKnownHostsFile /dev/null\n",
+            pinned.host_key_algorithms(),
+            known_hosts.display()
+        ));
+    }
+    block.push_str(common);
+    Ok(block)
+}
+
+pub(crate) fn bastion_name(bastion: &Bastion) -> String {
+    Endpoint {
+        user: bastion.user.clone(),
+        address: bastion.host.clone(),
+        port: bastion.port,
+    }
+    .name()
+}
+
+const RETRYABLE: &[&str] = &[
+    "Connection refused",
+    "No route to host",
+    "Network is unreachable",
+    "Host is down",
+    "Connection timed out",
+    "Operation timed out",
+    "timed out during banner exchange",
+    "Connection reset",
+    "Connection closed by",
+    "kex_exchange_identification",
+    "Temporary failure in name resolution",
+];
+
+const HOST_KEY_REFUSED: &[&str] = &[
+    "REMOTE HOST IDENTIFICATION HAS CHANGED",
+    "Host key verification failed",
+    "host key is known for",
+];
+
+async fn classify_failure(spec: &LaunchSpec<'_>, log: &str, proxy_log: &str) -> AttemptFailure {
+    let mentions = |text: &str, needles: &[&str]| needles.iter().any(|n| text.contains(n));
+
+    if let Some(bastion) = &spec.defaults.bastion {
+        if mentions(proxy_log, HOST_KEY_REFUSED) {
+            return AttemptFailure::Fatal(bastion_key_refused(spec, bastion, proxy_log).await);
+        }
+        if proxy_log.contains("Permission denied") {
+            return AttemptFailure::Fatal(SshError::Connect {
+                host: spec.name.to_string(),
+                detail: format!(
+                    "the bastion {} refused the login ({}); check bastion_private_key or the keys \
+                     in ssh-agent",
+                    bastion_name(bastion),
+                    last_line(proxy_log)
+                ),
+            });
+        }
+    }
+    if mentions(log, HOST_KEY_REFUSED) {
+        return AttemptFailure::Fatal(target_key_refused(spec, log).await);
+    }
+    if spec.pinned.is_some() && log.contains("no matching host key type found") {
+        return AttemptFailure::Fatal(target_key_refused(spec, log).await);
+    }
+    if log.contains("Permission denied") {
+        return AttemptFailure::Fatal(SshError::Connect {
+            host: spec.name.to_string(),
+            detail: format!(
+                "the host refused the login of user {} ({}); check private_key or the keys in \
+                 ssh-agent",
+                spec.endpoint.user,
+                last_line(log)
+            ),
+        });
+    }
+    let detail = describe(log, proxy_log);
+    if mentions(log, RETRYABLE) || mentions(proxy_log, RETRYABLE) {
+        AttemptFailure::Retry(detail)
+    } else {
+        AttemptFailure::Fatal(SshError::Connect {
+            host: spec.name.to_string(),
+            detail,
+        })
+    }
+}
+
+async fn target_key_refused(spec: &LaunchSpec<'_>, log: &str) -> SshError {
+    let expected_fingerprint = spec
+        .pinned
+        .map(HostKey::fingerprint)
+        .unwrap_or_else(|| "a key recorded earlier".to_string());
+    let presented_fingerprint = match presented_fingerprint_in_ssh_log(log) {
+        Some(fingerprint) => fingerprint,
+        None if spec.defaults.bastion.is_none() => {
+            let endpoint = spec.endpoint;
+            let preferred = spec.pinned.map(HostKey::kind);
+            let scanned = match keyscan(&endpoint.address, endpoint.port, preferred).await {
+                Some(key) => Some(key),
+                None if preferred.is_some() => {
+                    keyscan(&endpoint.address, endpoint.port, None).await
+                }
+                None => None,
+            };
+            scanned
+                .map(|key| key.fingerprint())
+                .unwrap_or_else(|| format!("an unknown key (ssh said: {})", last_line(log)))
+        }
+        None => format!("an unknown key (ssh said: {})", last_line(log)),
+    };
+    SshError::HostKeyChanged {
+        host: spec.name.to_string(),
+        expected_fingerprint,
+        presented_fingerprint,
+    }
+}
+
+async fn bastion_key_refused(
+    spec: &LaunchSpec<'_>,
+    bastion: &Bastion,
+    proxy_log: &str,
+) -> SshError {
+    let name = format!(
+        "bastion {} (jump host for {})",
+        bastion_name(bastion),
+        spec.name
+    );
+    match bastion
+        .host_key
+        .as_deref()
+        .and_then(|k| HostKey::parse(k).ok())
+    {
+        Some(pinned) => {
+            let presented_fingerprint = match presented_fingerprint_in_ssh_log(proxy_log) {
+                Some(fingerprint) => fingerprint,
+                None => keyscan(&bastion.host, bastion.port, Some(pinned.kind()))
+                    .await
+                    .map(|key| key.fingerprint())
+                    .unwrap_or_else(|| {
+                        format!("an unknown key (ssh said: {})", last_line(proxy_log))
+                    }),
+            };
+            SshError::HostKeyChanged {
+                host: name,
+                expected_fingerprint: pinned.fingerprint(),
+                presented_fingerprint,
+            }
+        }
+        None => SshError::Connect {
+            host: spec.name.to_string(),
+            detail: format!(
+                "the host key of {name} is not in ~/.ssh/known_hosts or does not match it; add it \
+                 there or set bastion_host_key ({})",
+                last_line(proxy_log)
+            ),
+        },
+    }
+}
+
+/// Learns the key a host presents when ssh itself did not say, e.g. when it offers no key of the
+/// pinned type at all.
+async fn keyscan(address: &str, port: u16, kind: Option<&str>) -> Option<HostKey> {
+    let mut command = tokio::process::Command::new("ssh-keyscan");
+    command.args(["-T", "5", "-p", &port.to_string()]);
+    if let Some(kind) = kind {
+        command.args(["-t", kind]);
+    }
+    command
+        .arg(address)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(10), command.output())
+        .await
+        .ok()?
+        .ok()?;
+    keys_in_keyscan_output(&String::from_utf8_lossy(&output.stdout))
+        .into_iter()
+        .next()
+}
+
+fn meaningful_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("Warning: Permanently added"))
+}
+
+fn last_line(text: &str) -> String {
+    meaningful_lines(text)
+        .last()
+        .unwrap_or("ssh printed nothing")
+        .to_string()
+}
+
+fn describe(log: &str, proxy_log: &str) -> String {
+    let mut lines: Vec<String> = meaningful_lines(proxy_log)
+        .map(|line| format!("bastion: {line}"))
+        .collect();
+    lines.extend(meaningful_lines(log).map(str::to_string));
+    if lines.is_empty() {
+        "ssh failed and printed nothing".to_string()
+    } else {
+        lines.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_bracket_ipv6_addresses() {
+        let endpoint = |address: &str| Endpoint {
+            user: "root".into(),
+            address: address.into(),
+            port: 22,
+        };
+        assert_eq!(endpoint("10.0.0.1").name(), "root@10.0.0.1:22");
+        assert_eq!(endpoint("fd00::1").name(), "root@[fd00::1]:22");
+    }
+
+    #[test]
+    fn config_values_cannot_inject_options() {
+        assert!(check_config_value("address", "10.0.0.1").is_ok());
+        assert!(check_config_value("address", "host.example.com").is_ok());
+        assert!(check_config_value("address", "-oProxyCommand=x").is_err());
+        assert!(check_config_value("address", "h\n  ProxyCommand x").is_err());
+        assert!(check_config_value("user", "a\"b").is_err());
+        assert!(check_config_value("user", "").is_err());
+    }
+
+    #[test]
+    fn failure_description_drops_noise_and_labels_the_bastion() {
+        let log = "Warning: Permanently added '[h]:22' (ED25519) to the list of known hosts.\n\
+                   kex_exchange_identification: Connection closed by remote host\n";
+        let proxy = "ssh: connect to host jump port 22: Connection refused\n";
+        assert_eq!(
+            describe(log, proxy),
+            "bastion: ssh: connect to host jump port 22: Connection refused; \
+             kex_exchange_identification: Connection closed by remote host"
+        );
+    }
+}
