@@ -72,13 +72,13 @@ impl Cluster {
     }
 }
 
-fn timeout_of(v: &Value, op: &str, default: Duration) -> Duration {
+pub(crate) fn timeout_of(v: &Value, op: &str, default: Duration) -> Duration {
     known_str(attr(attr(v, "timeouts"), op))
         .and_then(|t| mke_k0s::parse_duration(t).ok())
         .unwrap_or(default)
 }
 
-fn set(v: &mut Value, name: &str, value: Value) {
+pub(crate) fn set(v: &mut Value, name: &str, value: Value) {
     if let Value::Object(f) = v {
         f.insert(name.to_string(), value);
     }
@@ -86,7 +86,7 @@ fn set(v: &mut Value, name: &str, value: Value) {
 
 /// Terraform needs every value known after apply; what a failed run did not
 /// learn is saved as null.
-fn nulls_for_unknowns(v: &mut Value) {
+pub(crate) fn nulls_for_unknowns(v: &mut Value) {
     match v {
         Value::Unknown => *v = Value::Null,
         Value::Object(f) | Value::Map(f) => f.values_mut().for_each(nulls_for_unknowns),
@@ -239,7 +239,7 @@ fn install_flags(c: &ControllerHost, token_file: Option<&str>, force: bool) -> I
 }
 
 /// `k0s start`, where "already running" is success.
-async fn start(host: &Host) -> Result<(), OpError> {
+pub(crate) async fn start(host: &Host) -> Result<(), OpError> {
     let out = host.run(&Command::new(mke_k0s::cli::start())).await?;
     if out.status == 0 || out.stderr.contains("already running") {
         return Ok(());
@@ -252,7 +252,7 @@ async fn start(host: &Host) -> Result<(), OpError> {
 }
 
 /// `k0s stop`, where "already stopped" is success.
-async fn stop(host: &Host) -> Result<(), OpError> {
+pub(crate) async fn stop(host: &Host) -> Result<(), OpError> {
     let out = host.run(&Command::new(mke_k0s::cli::stop())).await?;
     if out.status == 0
         || out.stderr.contains("already stopped")

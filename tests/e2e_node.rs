@@ -1,0 +1,299 @@
+//! mke_node end to end: 1 controller + workers from a for_each map, on the
+//! test bed, with the k0s stand-in (a test double) as the k0s binary.
+
+mod support;
+
+use serde_json::Value as Json;
+use support::terraform::{self, Terraform, Workdir, REQUIRED_PROVIDERS};
+use support::testbed::{self, TestBed};
+
+fn standin() -> String {
+    format!("{}/tests/k0s-standin/k0s", env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Scenario {
+    bed: TestBed,
+    work: Workdir,
+    tf: Terraform,
+}
+
+fn scenario(hosts: &[&str]) -> Option<Scenario> {
+    if !testbed::require_root_or_fail("the e2e tests need root for network namespaces") {
+        return None;
+    }
+    let tf = terraform::terraform_1_15()?;
+    let bed = TestBed::new(hosts).expect("test bed");
+    let work = Workdir::new("");
+    work.write("key.pem", &bed.client_private_key());
+    Some(Scenario { bed, work, tf })
+}
+
+impl Scenario {
+    /// One controller `c1` and one mke_node per worker, with `extra` inside each node.
+    fn config(&self, workers: &[&str], extra: &str) -> String {
+        let map: Vec<String> = workers
+            .iter()
+            .map(|w| format!("    {w} = \"{}\"", self.bed.host(w).address))
+            .collect();
+        format!(
+            r#"{REQUIRED_PROVIDERS}
+provider "mke" {{
+  ssh {{
+    private_key = file("${{path.module}}/key.pem")
+    timeout     = "30s"
+  }}
+}}
+
+resource "mke_cluster" "main" {{
+  name            = "nodes"
+  k0s_binary_path = "{standin}"
+  controllers     = {{ c1 = {{ address = "{c1}" }} }}
+}}
+
+resource "mke_node" "worker" {{
+  for_each = {{
+{map}
+  }}
+  cluster_id      = mke_cluster.main.id
+  controllers     = mke_cluster.main.controllers
+  k0s_version     = mke_cluster.main.k0s_version
+  k0s_binary_path = mke_cluster.main.k0s_binary_path
+  address         = each.value
+{extra}
+}}
+"#,
+            standin = standin(),
+            c1 = self.bed.host("c1").address,
+            map = map.join("\n"),
+        )
+    }
+
+    fn apply(&self, config: &str) -> terraform::Output {
+        self.work.write("main.tf", config);
+        let out = self.work.run(
+            &self.tf,
+            &["apply", "-auto-approve", "-input=false", "-no-color"],
+        );
+        assert_eq!(out.code, 0, "apply failed:\n{}", out.combined());
+        out
+    }
+
+    fn plan_exit(&self, extra: &[&str]) -> (i32, String) {
+        let mut args = vec!["plan", "-detailed-exitcode", "-input=false", "-no-color"];
+        args.extend_from_slice(extra);
+        let out = self.work.run(&self.tf, &args);
+        (out.code, out.combined())
+    }
+
+    fn nodes(&self) -> Json {
+        let text = self
+            .bed
+            .host("c1")
+            .exec_ok("/usr/local/bin/k0s kubectl get nodes -o json");
+        serde_json::from_str(&text).expect("nodes JSON")
+    }
+
+    fn node(&self, name: &str) -> Option<Json> {
+        self.nodes()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["metadata"]["name"] == name)
+            .cloned()
+    }
+
+    fn worker_pid(&self, host: &str) -> String {
+        let status = self
+            .bed
+            .host(host)
+            .exec_ok("/usr/local/bin/k0s status -o json");
+        let v: Json = serde_json::from_str(&status).unwrap();
+        v["Pid"].to_string()
+    }
+
+    fn controller_calls(&self) -> String {
+        self.bed
+            .host("c1")
+            .exec_ok("cat /var/log/k0s-standin/calls.jsonl")
+    }
+}
+
+fn ready(node: &Json) -> bool {
+    node["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+#[test]
+fn workers_join_scale_down_in_the_middle_rejoin_and_relabel() {
+    let Some(s) = scenario(&["c1", "w1", "w2", "w3"]) else {
+        return;
+    };
+    let labels = "  labels = { tier = \"web\" }\n  taints = [\"dedicated=web:NoSchedule\"]";
+    s.apply(&s.config(&["w1", "w2", "w3"], labels));
+
+    for w in ["w1", "w2", "w3"] {
+        let node = s
+            .node(w)
+            .unwrap_or_else(|| panic!("node {w} is not in the cluster"));
+        assert!(ready(&node), "{w} is not Ready: {node}");
+        assert_eq!(node["metadata"]["labels"]["tier"], "web");
+        assert!(
+            node["spec"]["taints"].to_string().contains("dedicated"),
+            "{node}"
+        );
+        let host = s.bed.host(w);
+        assert!(
+            host.exec("test -e /etc/k0s/join.token").status.code() != Some(0),
+            "token file left on {w}"
+        );
+        let unit = host.exec_ok("cat /etc/systemd/system/k0sworker.service");
+        assert!(
+            !unit.contains("--token-file"),
+            "{w}'s service still needs the token: {unit}"
+        );
+    }
+    let state = s.work.read("terraform.tfstate");
+    let tokens = s
+        .bed
+        .host("c1")
+        .exec_ok("/usr/local/bin/k0s token list --role=worker || true");
+    assert!(!state.contains("PRIVATE KEY"));
+    for line in tokens.lines().skip(1) {
+        let id = line.split_whitespace().next().unwrap_or("");
+        assert!(
+            id.is_empty() || !state.contains(id),
+            "a join token ID is in state"
+        );
+    }
+    assert_eq!(s.plan_exit(&[]).0, 0, "plan after apply is empty");
+    assert_eq!(s.plan_exit(&["-refresh=false"]).0, 0);
+
+    // Remove the middle key: only w2 is drained, deleted and reset.
+    let (pid1, pid3) = (s.worker_pid("w1"), s.worker_pid("w3"));
+    s.apply(&s.config(&["w1", "w3"], labels));
+    assert!(s.node("w2").is_none(), "w2's Node object must be deleted");
+    let calls = s.controller_calls();
+    assert!(
+        calls.contains("\"drain\", \"w2\""),
+        "w2 was not drained: {calls}"
+    );
+    assert!(!calls.contains("\"drain\", \"w1\"") && !calls.contains("\"drain\", \"w3\""));
+    let gone = s
+        .bed
+        .host("w2")
+        .exec("test -e /usr/local/bin/k0s || test -e /etc/k0s");
+    assert_ne!(gone.status.code(), Some(0), "w2 still has k0s files");
+    assert_eq!(s.worker_pid("w1"), pid1, "w1's k0s must keep running");
+    assert_eq!(s.worker_pid("w3"), pid3, "w3's k0s must keep running");
+    assert_eq!(s.plan_exit(&[]).0, 0);
+
+    // The same address again joins cleanly.
+    s.apply(&s.config(&["w1", "w2", "w3"], labels));
+    assert!(s.node("w2").is_some_and(|n| ready(&n)));
+    assert_eq!(s.plan_exit(&[]).0, 0);
+
+    // Labels and taints change in place; removed keys are removed.
+    let relabel = "  labels = { zone = \"a\" }\n  taints = []";
+    let out = s.apply(&s.config(&["w1", "w2", "w3"], relabel));
+    assert!(
+        out.stdout.contains("3 changed, 0 destroyed"),
+        "{}",
+        out.stdout
+    );
+    let node = s.node("w1").unwrap();
+    assert_eq!(node["metadata"]["labels"]["zone"], "a");
+    assert!(node["metadata"]["labels"].get("tier").is_none(), "{node}");
+    assert!(
+        !node["spec"]["taints"].to_string().contains("dedicated"),
+        "{node}"
+    );
+    assert_eq!(s.plan_exit(&[]).0, 0);
+}
+
+#[test]
+fn drift_on_a_worker_shows_in_the_plan_and_apply_fixes_it() {
+    let Some(s) = scenario(&["c1", "w1"]) else {
+        return;
+    };
+    let config = s.config(&["w1"], "");
+    s.apply(&config);
+    s.bed.host("w1").exec_ok("/usr/local/bin/k0s stop");
+    let (code, text) = s.plan_exit(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("\"stopped\" -> \"running\""), "{text}");
+    s.apply(&config);
+    assert!(s
+        .bed
+        .host("w1")
+        .exec_ok("/usr/local/bin/k0s status -o json")
+        .contains("\"Pid\""));
+    assert_eq!(s.plan_exit(&[]).0, 0);
+}
+
+#[test]
+fn an_unreachable_worker_is_still_removed_from_the_cluster_at_destroy() {
+    let Some(s) = scenario(&["c1", "w1"]) else {
+        return;
+    };
+    s.apply(&s.config(&["w1"], ""));
+    s.bed.host("w1").set_link(false);
+    // A short SSH timeout: refresh and delete give up on the dead host quickly.
+    let started = std::time::Instant::now();
+    s.apply(
+        &s.config(&[], "")
+            .replace("timeout     = \"30s\"", "timeout     = \"5s\""),
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        s.node("w1").is_none(),
+        "the Node object of an unreachable worker is deleted"
+    );
+    let out = s
+        .work
+        .run(&s.tf, &["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+}
+
+#[test]
+fn a_worker_is_imported_by_address() {
+    let Some(s) = scenario(&["c1", "w1"]) else {
+        return;
+    };
+    let labels = "  labels = { tier = \"web\" }";
+    let config = s.config(&["w1"], labels);
+    s.apply(&config);
+    // Forget the node, then import it.
+    let rm = s
+        .work
+        .run(&s.tf, &["state", "rm", "mke_node.worker[\"w1\"]"]);
+    assert_eq!(rm.code, 0, "{}", rm.combined());
+    let address = s.bed.host("w1").address.clone();
+    let out = s.work.run(
+        &s.tf,
+        &["import", "-no-color", "mke_node.worker[\"w1\"]", &address],
+    );
+    assert_eq!(out.code, 0, "{}", out.combined());
+    let changes = |s: &Scenario| {
+        s.bed
+            .host("w1")
+            .exec_ok("grep -c -E '\"(install|start|stop|reset|token)\"' /var/log/k0s-standin/calls.jsonl || true")
+    };
+    let before = changes(&s);
+    let (code, text) = s.plan_exit(&[]);
+    assert_eq!(code, 2, "the first plan records controllers: {text}");
+    assert!(text.contains("update in-place"), "{text}");
+    s.apply(&config);
+    let after = changes(&s);
+    assert_eq!(
+        before.trim(),
+        after.trim(),
+        "recording controllers must not touch the host"
+    );
+    assert_eq!(s.plan_exit(&[]).0, 0);
+}
