@@ -297,3 +297,142 @@ fn a_worker_is_imported_by_address() {
     );
     assert_eq!(s.plan_exit(&[]).0, 0);
 }
+
+/// A copy of the stand-in that reports another k0s version.
+fn standin_version(dir: &std::path::Path, version: &str) -> String {
+    let text = std::fs::read_to_string(standin()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("VERSION = "))
+        .expect("VERSION line")
+        .to_string();
+    let path = dir.join(format!("k0s-{version}"));
+    std::fs::write(
+        &path,
+        text.replacen(&line, &format!("VERSION = \"{version}\""), 1),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn an_upgrade_goes_to_the_cluster_first_then_drains_and_uncordons_each_worker() {
+    let Some(s) = scenario(&["c1", "w1", "w2"]) else {
+        return;
+    };
+    s.apply(&s.config(&["w1", "w2"], ""));
+    let newer = standin_version(s.work.path(), "v1.29.4+k0s.0");
+    let upgraded = s.config(&["w1", "w2"], "").replace(
+        &format!("k0s_binary_path = \"{}\"", standin()),
+        &format!("k0s_binary_path = \"{newer}\"\n  k0s_version     = \"v1.29.4+k0s.0\""),
+    );
+    let out = s.apply(&upgraded);
+    assert!(out.stdout.contains("3 changed"), "{}", out.stdout);
+    for h in ["c1", "w1", "w2"] {
+        let status = s.bed.host(h).exec_ok("/usr/local/bin/k0s status -o json");
+        assert!(
+            status.contains("v1.29.4+k0s.0"),
+            "{h} was not upgraded: {status}"
+        );
+    }
+    let calls = s.controller_calls();
+    for w in ["w1", "w2"] {
+        assert!(
+            calls.contains(&format!("\"drain\", \"{w}\"")),
+            "{w} was not drained"
+        );
+        assert!(
+            calls.contains(&format!("\"uncordon\", \"{w}\"")),
+            "{w} was not uncordoned"
+        );
+        let node = s.node(w).unwrap();
+        assert!(
+            node["spec"]["unschedulable"].as_bool() != Some(true),
+            "{w} is still cordoned"
+        );
+    }
+    // The cluster's controller was upgraded before any worker was drained.
+    let log: Vec<&str> = calls.lines().collect();
+    let first_drain = log.iter().position(|l| l.contains("\"drain\"")).unwrap();
+    let c1_restart = log
+        .iter()
+        .rposition(|l| l.contains("\"install\", \"controller\""))
+        .unwrap();
+    assert!(
+        c1_restart < first_drain,
+        "workers were drained before the controller was upgraded"
+    );
+    assert_eq!(s.plan_exit(&[]).0, 0);
+}
+
+#[test]
+fn a_deleted_node_object_shows_as_unregistered_and_apply_brings_it_back() {
+    let Some(s) = scenario(&["c1", "w1"]) else {
+        return;
+    };
+    let config = s.config(&["w1"], "  labels = { tier = \"web\" }");
+    s.apply(&config);
+    s.bed
+        .host("c1")
+        .exec_ok("/usr/local/bin/k0s kubectl delete node w1");
+    let (code, text) = s.plan_exit(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("\"unregistered\" -> \"running\""), "{text}");
+    s.apply(&config);
+    let node = s.node("w1").expect("w1 registered again");
+    assert!(ready(&node));
+    assert_eq!(
+        node["metadata"]["labels"]["tier"], "web",
+        "relabelled after re-registration"
+    );
+    assert_eq!(s.plan_exit(&[]).0, 0);
+}
+
+#[test]
+fn a_controller_whose_host_key_changed_is_refused_and_no_secret_is_logged() {
+    let Some(s) = scenario(&["c1", "w1"]) else {
+        return;
+    };
+    let log = s.work.path().join("trace.log");
+    let log_text = log.display().to_string();
+    s.work.write("main.tf", &s.config(&["w1"], ""));
+    let out = s.work.run_env(
+        &s.tf,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+        &[("TF_LOG", "trace"), ("TF_LOG_PATH", &log_text)],
+    );
+    assert_eq!(out.code, 0, "{}", out.combined());
+    let trace = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        trace.contains("join worker"),
+        "the trace log has the provider's progress"
+    );
+    let key = s.bed.client_private_key();
+    let key_body = key.lines().nth(1).unwrap();
+    for (what, text) in [
+        ("trace log", &trace),
+        ("state", &s.work.read("terraform.tfstate")),
+        ("output", &out.combined()),
+    ] {
+        assert!(
+            !text.contains(key_body),
+            "the SSH private key is in the {what}"
+        );
+        assert!(
+            !text.contains("kubelet-bootstrap") && !text.contains("H4sI"),
+            "a join token is in the {what}"
+        );
+    }
+
+    s.bed.host("c1").regenerate_host_keys();
+    let (code, text) = s.plan_exit(&[]);
+    assert_ne!(code, 0, "a changed controller key must be refused:\n{text}");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&s.bed.host("c1").address), "{text}");
+    assert!(
+        flat.matches("SHA256:").count() >= 2,
+        "both fingerprints: {text}"
+    );
+}
