@@ -164,7 +164,9 @@ impl Host {
             host_key = %host.host_key.fingerprint(),
             root = host.is_root,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "SSH connection established"
+            "{}: SSH connection established (host key {})",
+            host.name,
+            host.host_key.fingerprint()
         );
         Ok(host)
     }
