@@ -223,3 +223,51 @@ impl ValidateRequest for pb::ValidateResourceConfig {
         }
     }
 }
+
+#[tokio::test]
+async fn debug_mode_prints_reattach_settings_that_a_client_can_use() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(plugin::binary())
+        .arg("--debug")
+        .env_remove(COOKIE.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut reattach = None;
+    for _ in 0..10 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(v) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
+            reattach = Some(v.trim_end_matches('\'').to_string());
+            break;
+        }
+    }
+    let reattach: serde_json::Value =
+        serde_json::from_str(&reattach.expect("TF_REATTACH_PROVIDERS line")).unwrap();
+    let entry = &reattach["registry.terraform.io/mke/mke"];
+    assert_eq!(entry["ProtocolVersion"], 6);
+    assert_eq!(entry["Addr"]["Network"], "unix");
+    assert_eq!(entry["Pid"], child.id());
+    let handshake = plugin::Handshake {
+        line: String::new(),
+        socket: entry["Addr"]["String"].as_str().unwrap().to_string(),
+        server_cert: None,
+        elapsed: Duration::ZERO,
+    };
+    let channel = plugin::connect(&handshake, None)
+        .await
+        .expect("plain connection in debug mode");
+    let schema = plugin::provider_client(channel)
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(schema.resource_schemas.contains_key("mke_cluster"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -878,3 +878,59 @@ impl ProviderService for ProviderServer {
         Ok(Response::new(pb::stop_provider::Response::default()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Diagnostics;
+    use crate::provider::{EphemeralResource, Provider, Resource};
+    use crate::schema::{Block, Schema};
+
+    struct Empty;
+
+    #[async_trait::async_trait]
+    impl Provider for Empty {
+        fn schema(&self) -> Schema {
+            Schema::new(0, Block::new("test", vec![]))
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            Vec::new()
+        }
+        fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
+            Vec::new()
+        }
+        async fn configure(&self, _v: &str, _c: &Value) -> Diagnostics {
+            Diagnostics::new()
+        }
+    }
+
+    #[tokio::test]
+    async fn stop_provider_cancels_work_in_flight_and_later_work_starts_fresh() {
+        let server = ProviderServer::new(Arc::new(Empty));
+        let in_flight = server.ctx();
+        assert!(!in_flight.is_cancelled());
+        server
+            .stop_provider(Request::new(pb::stop_provider::Request {}))
+            .await
+            .unwrap();
+        assert!(in_flight.is_cancelled(), "work in progress sees the stop");
+        assert!(
+            !server.ctx().is_cancelled(),
+            "a later call is not born cancelled"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_resource_types_answer_a_diagnostic_naming_them() {
+        let server = ProviderServer::new(Arc::new(Empty));
+        let response = server
+            .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                type_name: "mke_nope".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(response.diagnostics[0].detail.contains("\"mke_nope\""));
+    }
+}
