@@ -30,8 +30,8 @@ pub struct ProviderConfig {
 pub struct SshSettings {
     pub user: String,
     pub port: u16,
-    /// Never logged and never written to state.
-    pub private_key: Option<String>,
+    /// Never logged (its Debug prints `<redacted>`) and never written to state.
+    pub private_key: Option<mke_ssh::Secret>,
     pub timeout: Duration,
     pub bastion: Option<BastionSettings>,
 }
@@ -41,7 +41,7 @@ pub struct BastionSettings {
     pub host: String,
     pub user: String,
     pub port: u16,
-    pub private_key: Option<String>,
+    pub private_key: Option<mke_ssh::Secret>,
     pub host_key: Option<String>,
 }
 
@@ -53,6 +53,7 @@ pub struct ProviderState {
     pool: OnceLock<mke_ssh::Pool>,
     locks: Arc<crate::ops::hosts::Locks>,
     drains: OnceLock<Arc<tokio::sync::Semaphore>>,
+    node_lists: crate::ops::node::NodeLists,
 }
 
 impl ProviderState {
@@ -64,6 +65,9 @@ impl ProviderState {
     }
     pub fn locks(&self) -> Arc<crate::ops::hosts::Locks> {
         self.locks.clone()
+    }
+    pub fn node_lists(&self) -> &crate::ops::node::NodeLists {
+        &self.node_lists
     }
     /// Drains across every `mke_node` of the run wait here (`drain_concurrency`).
     pub fn drains(&self) -> Arc<tokio::sync::Semaphore> {
@@ -81,13 +85,13 @@ fn ssh_defaults(config: &ProviderConfig) -> mke_ssh::SshDefaults {
     mke_ssh::SshDefaults {
         user: ssh.user.clone(),
         port: ssh.port,
-        private_key: ssh.private_key.clone().map(mke_ssh::Secret::new),
+        private_key: ssh.private_key.clone(),
         connect_timeout: ssh.timeout,
         bastion: ssh.bastion.as_ref().map(|b| mke_ssh::Bastion {
             host: b.host.clone(),
             port: b.port,
             user: b.user.clone(),
-            private_key: b.private_key.clone().map(mke_ssh::Secret::new),
+            private_key: b.private_key.clone(),
             host_key: b.host_key.clone(),
         }),
     }
@@ -197,14 +201,16 @@ fn provider_config(config: &Value) -> ProviderConfig {
     let ssh = attr(config, "ssh");
     let string = |name: &str| known_str(attr(ssh, name)).map(str::to_string);
     let user = string("user").unwrap_or_else(|| "root".to_string());
-    let private_key = string("private_key");
+    let private_key = string("private_key").map(mke_ssh::Secret::new);
     let bastion = string("bastion_host").map(|host| BastionSettings {
         host,
         user: string("bastion_user").unwrap_or_else(|| user.clone()),
         port: known_i64(attr(ssh, "bastion_port"))
             .map(|p| p as u16)
             .unwrap_or(22),
-        private_key: string("bastion_private_key").or_else(|| private_key.clone()),
+        private_key: string("bastion_private_key")
+            .map(mke_ssh::Secret::new)
+            .or_else(|| private_key.clone()),
         host_key: string("bastion_host_key"),
     });
     ProviderConfig {

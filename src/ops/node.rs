@@ -281,25 +281,26 @@ async fn create_steps(
         async {
             let facts = probe::probe(&host).await?;
             let cluster = probe::probe(&controller).await?.marker;
-            let cluster_name =
-                match cluster {
-                    Some(m) if m.id == node.cluster_id => m.cluster,
-                    Some(m) => return Err(OpError::host(
+            let cluster_name = match cluster {
+                Some(m) if m.id == node.cluster_id => m.cluster,
+                Some(m) => {
+                    return Err(OpError::host(
                         controller.name(),
                         format!(
                             "this controller belongs to cluster {} (id {}), not to cluster_id {}",
                             m.cluster, m.id, node.cluster_id
                         ),
                         "Pass the controllers of the cluster the node should join.",
-                    )),
-                    None => {
-                        return Err(OpError::host(
-                            controller.name(),
-                            "this host is not a controller installed by the mke provider",
-                            "Pass `mke_cluster.<name>.controllers`.",
-                        ))
-                    }
-                };
+                    ))
+                }
+                None => {
+                    return Err(OpError::host(
+                        controller.name(),
+                        "this host is not a controller installed by the mke provider",
+                        "Pass `mke_cluster.<name>.controllers`.",
+                    ))
+                }
+            };
             match &facts.marker {
                 Some(m) if m.id != node.cluster_id => {
                     return Err(OpError::host(
@@ -387,6 +388,46 @@ async fn create_steps(
     result
 }
 
+/// The Node objects of the cluster, fetched once for every `mke_node`
+/// refreshed at about the same time: a refresh of 50 nodes then costs the
+/// controller one `kubectl get nodes` instead of 50 round trips.
+#[derive(Default)]
+pub struct NodeLists {
+    by_controller: tokio::sync::Mutex<BTreeMap<String, (std::time::Instant, Arc<BTreeMap<String, NodeInfo>>)>>,
+}
+
+/// How long one listing serves later reads.
+const NODE_LIST_FRESH: Duration = Duration::from_secs(2);
+
+impl NodeLists {
+    pub async fn lookup(&self, controller: &Host, name: &str) -> Result<Option<NodeInfo>, OpError> {
+        // Held across the fetch, so concurrent reads wait for one listing.
+        let mut cache = self.by_controller.lock().await;
+        if let Some((at, nodes)) = cache.get(controller.name()) {
+            if at.elapsed() < NODE_LIST_FRESH {
+                return Ok(nodes.get(name).cloned());
+            }
+        }
+        let nodes = Arc::new(list_nodes(controller).await?);
+        cache.insert(controller.name().to_string(), (std::time::Instant::now(), nodes.clone()));
+        Ok(nodes.get(name).cloned())
+    }
+}
+
+async fn list_nodes(controller: &Host) -> Result<BTreeMap<String, NodeInfo>, OpError> {
+    let out = controller
+        .check(&Command::new(format!("{} kubectl get nodes -o json", mke_k0s::K0S_BINARY_PATH)))
+        .await?;
+    let bad = |e: String| OpError::host(controller.name(), format!("unexpected node list: {e}"), "Check k0s on the controller.");
+    let list: serde_json::Value = serde_json::from_str(&out).map_err(|e| bad(e.to_string()))?;
+    let mut nodes = BTreeMap::new();
+    for item in list["items"].as_array().into_iter().flatten() {
+        let info = mke_k0s::parse_node_json(&item.to_string()).map_err(|e| bad(e.to_string()))?;
+        nodes.insert(info.name.clone(), info);
+    }
+    Ok(nodes)
+}
+
 pub async fn read(
     state: &ProviderState,
     _ctx: &Ctx,
@@ -420,7 +461,8 @@ pub async fn read(
         }
         let mut keys = BTreeMap::new();
         let controller = reach_controller(&hosts, &node, hosts.quick(), &mut keys).await?;
-        Ok::<_, OpError>(Some((get_node(&controller, &name).await?, keys)))
+        let info = state.node_lists().lookup(&controller, &name).await?;
+        Ok::<_, OpError>(Some((info, keys)))
     };
     let (facts, seen) = tokio::join!(host_side, cluster_side);
     let status = match &facts {
