@@ -525,7 +525,24 @@ async fn create_steps(
 /// One controller as Read saw it.
 enum Seen {
     Unreachable(OpError),
+    /// It answered, but must not be trusted or cannot be used as configured
+    /// (a changed host key, sudo asking for a password): an error, not drift.
+    Refused(OpError),
     Facts(Box<HostFacts>),
+}
+
+impl Seen {
+    fn failed(e: OpError) -> Seen {
+        use mke_ssh::SshError;
+        match e {
+            OpError::Ssh(
+                SshError::HostKeyChanged { .. }
+                | SshError::InvalidHostKey { .. }
+                | SshError::SudoNeedsPassword { .. },
+            ) => Seen::Refused(e),
+            e => Seen::Unreachable(e),
+        }
+    }
 }
 
 async fn look(hosts: &Hosts, c: &ControllerHost) -> Seen {
@@ -534,11 +551,11 @@ async fn look(hosts: &Hosts, c: &ControllerHost) -> Seen {
         .await
     {
         Ok(h) => h,
-        Err(e) => return Seen::Unreachable(e),
+        Err(e) => return Seen::failed(e),
     };
     match probe::probe(&host).await {
         Ok(f) => Seen::Facts(Box::new(f)),
-        Err(e) => Seen::Unreachable(e),
+        Err(e) => Seen::failed(e),
     }
 }
 
@@ -573,6 +590,10 @@ pub async fn read(
     let mut all_answered = true;
     for (key, s) in &seen {
         match s {
+            Seen::Refused(e) => {
+                all_answered = false;
+                d.extend(e.to_diagnostics(&format!("Cannot read controller {key}")));
+            }
             Seen::Unreachable(e) => {
                 all_answered = false;
                 status.insert(key.clone(), "unreachable");
@@ -617,6 +638,14 @@ pub async fn read(
                 }
             }
         }
+    }
+    if d.has_errors() {
+        // Nothing learned from a refused host may reach the plan.
+        return StateOutcome {
+            state: current,
+            private,
+            diagnostics: d,
+        };
     }
     if all_answered && !any_k0s {
         tracing::info!("k0s is gone from every controller; removing mke_cluster from state");

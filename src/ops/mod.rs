@@ -59,11 +59,8 @@ impl OpError {
                  accepts your SSH key; then run `terraform apply` again."
                     .into()
             }
-            OpError::Ssh(mke_ssh::SshError::HostKeyChanged { .. }) => {
-                "If the machine was rebuilt on purpose, set its host_key to the new key and run \
-                 `terraform apply -refresh=false`."
-                    .into()
-            }
+            // The SSH error already says how to accept a legitimately new key.
+            OpError::Ssh(mke_ssh::SshError::HostKeyChanged { .. }) => String::new(),
             OpError::Ssh(_) => "Fix the cause shown above and run `terraform apply` again; the \
                                  state records what was already done."
                 .into(),
@@ -79,7 +76,12 @@ impl OpError {
 
     pub fn to_diagnostics(&self, summary: &str) -> Diagnostics {
         let mut d = Diagnostics::new();
-        d.error(summary, format!("{self}\n\n{}", self.hint()));
+        let hint = self.hint();
+        if hint.is_empty() {
+            d.error(summary, self.to_string());
+        } else {
+            d.error(summary, format!("{self}\n\n{hint}"));
+        }
         d
     }
 }

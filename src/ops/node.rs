@@ -393,8 +393,11 @@ async fn create_steps(
 /// controller one `kubectl get nodes` instead of 50 round trips.
 #[derive(Default)]
 pub struct NodeLists {
-    by_controller: tokio::sync::Mutex<BTreeMap<String, (std::time::Instant, Arc<BTreeMap<String, NodeInfo>>)>>,
+    by_controller: tokio::sync::Mutex<BTreeMap<String, Listing>>,
 }
+
+/// When a controller's nodes were listed, and what they were.
+type Listing = (std::time::Instant, Arc<BTreeMap<String, NodeInfo>>);
 
 /// How long one listing serves later reads.
 const NODE_LIST_FRESH: Duration = Duration::from_secs(2);
