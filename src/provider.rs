@@ -9,7 +9,9 @@ use tfplugin::{
     Attribute, Block, Diagnostics, EphemeralResource, NestedBlock, Provider, Resource, Schema,
 };
 
-use crate::resources::{cluster::ClusterResource, node::NodeResource};
+use crate::resources::{
+    cluster::ClusterResource, kubeconfig::KubeconfigResource, node::NodeResource,
+};
 use crate::validate::{
     attr, check_address, check_duration, check_port, check_range, known_i64, known_str,
 };
@@ -250,7 +252,9 @@ impl Provider for MkeProvider {
     }
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
-        Vec::new()
+        vec![Arc::new(KubeconfigResource {
+            state: self.state.clone(),
+        })]
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {

@@ -14,7 +14,9 @@ fn an_apply_logs_each_hosts_phases_with_elapsed_time() {
     if !testbed::require_root_or_fail("the e2e tests need root for network namespaces") {
         return;
     }
-    let Some(tf) = terraform::terraform_1_15() else { return };
+    let Some(tf) = terraform::terraform_1_15() else {
+        return;
+    };
     let bed = TestBed::new(&["c1", "w1", "w2"]).expect("test bed");
     let work = Workdir::new("");
     work.write("key.pem", &bed.client_private_key());
@@ -71,11 +73,20 @@ resource "mke_node" "worker" {{
             provider_lines.join("\n")
         );
     }
-    for phase in ["install leader controller", "stage k0s binary", "join worker"] {
-        assert!(provider_lines.iter().any(|l| l.contains(phase)), "no \"{phase}\" in the INFO log");
+    for phase in [
+        "install leader controller",
+        "stage k0s binary",
+        "join worker",
+    ] {
+        assert!(
+            provider_lines.iter().any(|l| l.contains(phase)),
+            "no \"{phase}\" in the INFO log"
+        );
     }
     assert!(
-        !provider_lines.iter().any(|l| l.contains("[DEBUG]") || l.contains("[TRACE]")),
+        !provider_lines
+            .iter()
+            .any(|l| l.contains("[DEBUG]") || l.contains("[TRACE]")),
         "TF_LOG=INFO must not show debug lines"
     );
     if std::env::var("MKE_WRITE_SAMPLE_LOG").is_ok() {
@@ -88,13 +99,20 @@ resource "mke_node" "worker" {{
         );
         for line in &provider_lines {
             // Drop Terraform's prefix and the repeated structured fields.
-            let message = line.split("provider.terraform-provider-mke: ").nth(1).unwrap_or(line);
+            let message = line
+                .split("provider.terraform-provider-mke: ")
+                .nth(1)
+                .unwrap_or(line);
             let message = without_fields(message);
             let stamp = line.split_whitespace().next().unwrap_or("");
             doc.push_str(&format!("{stamp} {message}\n"));
         }
         doc.push_str("```\n");
-        std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sample-apply-log.md"), doc).unwrap();
+        std::fs::write(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sample-apply-log.md"),
+            doc,
+        )
+        .unwrap();
     }
 }
 
@@ -104,7 +122,10 @@ fn without_fields(message: &str) -> &str {
     while let Some(pos) = message[from..].find(": ") {
         let at = from + pos;
         let rest = &message[at + 2..];
-        let key: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '@').collect();
+        let key: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '@')
+            .collect();
         if !key.is_empty() && rest[key.len()..].starts_with('=') {
             return &message[..at];
         }

@@ -412,16 +412,28 @@ impl NodeLists {
             }
         }
         let nodes = Arc::new(list_nodes(controller).await?);
-        cache.insert(controller.name().to_string(), (std::time::Instant::now(), nodes.clone()));
+        cache.insert(
+            controller.name().to_string(),
+            (std::time::Instant::now(), nodes.clone()),
+        );
         Ok(nodes.get(name).cloned())
     }
 }
 
 async fn list_nodes(controller: &Host) -> Result<BTreeMap<String, NodeInfo>, OpError> {
     let out = controller
-        .check(&Command::new(format!("{} kubectl get nodes -o json", mke_k0s::K0S_BINARY_PATH)))
+        .check(&Command::new(format!(
+            "{} kubectl get nodes -o json",
+            mke_k0s::K0S_BINARY_PATH
+        )))
         .await?;
-    let bad = |e: String| OpError::host(controller.name(), format!("unexpected node list: {e}"), "Check k0s on the controller.");
+    let bad = |e: String| {
+        OpError::host(
+            controller.name(),
+            format!("unexpected node list: {e}"),
+            "Check k0s on the controller.",
+        )
+    };
     let list: serde_json::Value = serde_json::from_str(&out).map_err(|e| bad(e.to_string()))?;
     let mut nodes = BTreeMap::new();
     for item in list["items"].as_array().into_iter().flatten() {

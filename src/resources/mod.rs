@@ -3,4 +3,5 @@
 
 pub mod cluster;
 pub mod controllers;
+pub mod kubeconfig;
 pub mod node;

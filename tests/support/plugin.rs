@@ -215,3 +215,54 @@ pub fn provider_client(channel: Channel) -> ProviderClient<Channel> {
         .max_decoding_message_size(256 << 20)
         .max_encoding_message_size(256 << 20)
 }
+
+/// A value as Terraform sends it: msgpack of the schema type.
+pub fn dynamic_value(
+    value: &tfplugin::tfvalue::Value,
+    ty: &tfplugin::tfvalue::Type,
+) -> tfplugin::proto::tfplugin6::DynamicValue {
+    tfplugin::proto::tfplugin6::DynamicValue {
+        msgpack: value.to_msgpack(ty).expect("encodable value"),
+        json: Vec::new(),
+    }
+}
+
+/// Reads a value the plugin answered with.
+pub fn decode_value(
+    value: Option<&tfplugin::proto::tfplugin6::DynamicValue>,
+    ty: &tfplugin::tfvalue::Type,
+) -> tfplugin::tfvalue::Value {
+    let value = value.expect("a value in the answer");
+    tfplugin::tfvalue::Value::from_msgpack(&value.msgpack, ty).expect("a value of the schema type")
+}
+
+/// `ConfigureProvider` with an `ssh` block of `private_key` and `timeout`;
+/// returns the diagnostics.
+pub async fn configure_ssh(
+    provider: &mut ProviderClient<Channel>,
+    terraform_version: &str,
+    private_key: &str,
+    timeout: &str,
+) -> Vec<tfplugin::proto::tfplugin6::Diagnostic> {
+    use tfplugin::tfvalue::Value;
+    let schema = terraform_provider_mke::provider::schema();
+    let ssh = Value::Object(
+        [
+            ("private_key".to_string(), Value::String(private_key.into())),
+            ("timeout".to_string(), Value::String(timeout.into())),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let config = Value::Object([("ssh".to_string(), ssh)].into_iter().collect());
+    provider
+        .configure_provider(tfplugin::proto::tfplugin6::configure_provider::Request {
+            terraform_version: terraform_version.into(),
+            config: Some(dynamic_value(&config, &schema.value_type())),
+            client_capabilities: None,
+        })
+        .await
+        .expect("ConfigureProvider answers")
+        .into_inner()
+        .diagnostics
+}
