@@ -629,10 +629,10 @@ fn a_wiped_controller_rejoins_and_an_out_of_band_version_is_put_back() {
 
     // Another k0s version on c3, out of band.
     let other = standin_copy(Some(SECOND_VERSION), false);
-    s.bed.host("c3").exec_ok(&format!(
-        "{K0S} stop && cp {} {K0S} && {K0S} start",
-        other.path()
-    ));
+    let host = s.bed.host("c3");
+    host.exec_ok(&format!("{K0S} stop"));
+    host.put_file(K0S, &std::fs::read(other.path()).unwrap(), 0o755);
+    host.exec_ok(&format!("{K0S} start"));
     s.wait_for_status("c3", Duration::from_secs(60));
     let (code, text) = s.plan_exit(&[]);
     assert_eq!(code, 2, "another version must show as a change:\n{text}");

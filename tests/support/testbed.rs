@@ -266,6 +266,38 @@ impl TestHost {
             .unwrap_or_else(|e| panic!("cannot run {SCRIPT}: {e}"))
     }
 
+    /// Writes `contents` to `path` inside the host (through stdin, so the file
+    /// need not be visible to the host: hosts have their own /tmp).
+    pub fn put_file(&self, path: &str, contents: &[u8], mode: u32) {
+        use std::io::Write as _;
+        let script = format!(
+            "cat > '{path}.put' && chmod {mode:o} '{path}.put' && mv -f '{path}.put' '{path}'"
+        );
+        let mut child = Command::new(SCRIPT)
+            .args([
+                "exec",
+                &self.slot.to_string(),
+                &self.name,
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {SCRIPT}: {e}"));
+        child.stdin.take().unwrap().write_all(contents).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "writing {path} on test host {} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Like [`exec`](Self::exec), returning stdout; panics with both outputs on failure.
     pub fn exec_ok(&self, cmd: &str) -> String {
         let out = self.exec(cmd);
