@@ -436,3 +436,76 @@ fn a_controller_whose_host_key_changed_is_refused_and_no_secret_is_logged() {
         "both fingerprints: {text}"
     );
 }
+
+#[test]
+fn a_drain_that_times_out_fails_with_the_way_out_and_keeps_the_node() {
+    let Some(s) = scenario(&["c1", "w1"]) else {
+        return;
+    };
+    s.apply(&s.config(&["w1"], "  drain_timeout = \"2s\""));
+    // The stand-in's knob: pods on this node cannot be evicted.
+    s.bed
+        .host("c1")
+        .exec_ok("/usr/local/bin/k0s kubectl annotate node w1 standin.test/drain-blocked=true");
+    s.work.write("main.tf", &s.config(&[], ""));
+    let out = s.work.run(
+        &s.tf,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert_ne!(out.code, 0, "the drain must fail:\n{}", out.combined());
+    let text = out
+        .combined()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        text.contains("drain_timeout"),
+        "the error says what to raise: {text}"
+    );
+    assert!(
+        text.contains("--disable-eviction"),
+        "the error says how to force it: {text}"
+    );
+    let state = s.work.read("terraform.tfstate");
+    assert!(
+        state.contains("\"mke_node\""),
+        "the node stays in state after a failed drain"
+    );
+    assert!(s.node("w1").is_some(), "and in the cluster");
+}
+
+#[test]
+fn a_second_run_working_on_the_same_host_is_refused_clearly() {
+    let Some(s) = scenario(&["c1", "w1"]) else {
+        return;
+    };
+    let config = s.config(&["w1"], "");
+    s.apply(&config);
+    // Another provider process holds w1's lock and refreshed it just now.
+    s.bed
+        .host("w1")
+        .exec_ok("echo \"elsewhere:4242 $(date +%s)\" > /run/lock/mke-provider.lock");
+    s.work.write(
+        "main.tf",
+        &s.config(&["w1"], "  labels = { tier = \"web\" }"),
+    );
+    let out = s.work.run(
+        &s.tf,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert_ne!(out.code, 0, "{}", out.combined());
+    let text = out
+        .combined()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        text.contains("another Terraform run (elsewhere:4242)"),
+        "{text}"
+    );
+    // A lock left by a run that died is taken over once stale.
+    s.bed
+        .host("w1")
+        .exec_ok("echo \"elsewhere:4242 $(( $(date +%s) - 60 ))\" > /run/lock/mke-provider.lock");
+    s.apply(&s.config(&["w1"], "  labels = { tier = \"web\" }"));
+}
