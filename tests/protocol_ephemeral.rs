@@ -35,13 +35,18 @@ fn ty() -> Type {
 /// Installs the stand-in as k0s on `host`, starts a controller and waits
 /// (polling, at most 30 s) until its API answers.
 fn start_controller(host: &TestHost) {
-    host.exec_ok(&format!(
-        "install -m 0755 {} /usr/local/bin/k0s && mkdir -p /etc/k0s && \
+    // Through stdin: the checkout may live where hosts cannot see it (their own /tmp).
+    host.put_file(
+        "/usr/local/bin/k0s",
+        &std::fs::read(standin()).expect("the stand-in"),
+        0o755,
+    );
+    host.exec_ok(
+        "mkdir -p /etc/k0s && \
          /usr/local/bin/k0s config create > /etc/k0s/k0s.yaml && \
          /usr/local/bin/k0s install controller --config=/etc/k0s/k0s.yaml && \
          /usr/local/bin/k0s start",
-        standin()
-    ));
+    );
     host.exec_ok(&format!(
         "for i in $(seq 150); do {KUBECTL} get --raw=/readyz >/dev/null 2>&1 && exit 0; \
          sleep 0.2; done; echo 'the API never became ready' >&2; exit 1"
