@@ -16,6 +16,7 @@ use tfplugin::tfvalue::Value;
 use tfplugin::{Ctx, Diagnostics, StateOutcome};
 
 use super::hosts::{release_all, HostLock, Hosts};
+use super::join::{hand_over_token, invalidate};
 use super::probe::{self, HostFacts, Marker};
 use super::stage::{stage_k0s, BinarySource};
 use super::{failed, wait_for, OpError, Step};
@@ -334,28 +335,8 @@ async fn join_controller(
     id: &str,
 ) -> Result<(), OpError> {
     let step = Step::start(host.name(), "join controller");
-    let raw = leader
-        .check(&Command::new(mke_k0s::cli::token_create(
-            Role::Controller,
-            CONTROLLER_TOKEN_EXPIRY,
-        )))
-        .await?;
-    let token = mke_k0s::parse_token_create(&raw).map_err(|e| {
-        OpError::host(
-            leader.name(),
-            format!("unexpected `k0s token create` output: {e}"),
-            "Check the k0s version on the leader.",
-        )
-    })?;
+    let token = hand_over_token(leader, host, Role::Controller, CONTROLLER_TOKEN_EXPIRY).await?;
     let token_path = mke_k0s::JOIN_TOKEN_PATH;
-    host.check(
-        &Command::new(format!(
-            "mkdir -p /etc/k0s && umask 077 && cat > {token_path}"
-        ))
-        .stdin(token.raw.clone().into_bytes())
-        .display(format!("write the join token to {token_path}")),
-    )
-    .await?;
     host.check(&Command::new(mke_k0s::install_command(&install_flags(
         c,
         Some(token_path),
@@ -365,9 +346,7 @@ async fn join_controller(
     start(host).await?;
     let joined = wait_ready(ctx, host).await;
     // Whatever happened, the token must not stay valid.
-    let _ = leader
-        .run(&Command::new(mke_k0s::cli::token_invalidate(&token.id)))
-        .await;
+    invalidate(leader, &token).await;
     joined?;
     host.check(&Command::new(mke_k0s::install_command(&install_flags(
         c, None, true,

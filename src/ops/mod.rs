@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod hosts;
+pub mod join;
 pub mod kubeconfig;
 pub mod node;
 pub mod probe;

@@ -20,6 +20,7 @@ use tfplugin::{Ctx, Diagnostics, StateOutcome};
 
 use super::cluster::{nulls_for_unknowns, set, start, stop, timeout_of, wipe};
 use super::hosts::{release_all, Hosts};
+use super::join::{hand_over_token, invalidate};
 use super::probe::{self, HostFacts, Marker};
 use super::stage::{stage_k0s, BinarySource};
 use super::{failed, wait_for, OpError, Step};
@@ -277,113 +278,89 @@ async fn create_steps(
     set_controllers_keys(state, &keys);
     let controller = controller?;
     let lock = hosts.lock(&host).await?;
-    let result =
-        async {
-            let facts = probe::probe(&host).await?;
-            let cluster = probe::probe(&controller).await?.marker;
-            let cluster_name = match cluster {
-                Some(m) if m.id == node.cluster_id => m.cluster,
-                Some(m) => {
-                    return Err(OpError::host(
-                        controller.name(),
-                        format!(
-                            "this controller belongs to cluster {} (id {}), not to cluster_id {}",
-                            m.cluster, m.id, node.cluster_id
-                        ),
-                        "Pass the controllers of the cluster the node should join.",
-                    ))
-                }
-                None => {
-                    return Err(OpError::host(
-                        controller.name(),
-                        "this host is not a controller installed by the mke provider",
-                        "Pass `mke_cluster.<name>.controllers`.",
-                    ))
-                }
-            };
-            match &facts.marker {
-                Some(m) if m.id != node.cluster_id => {
-                    return Err(OpError::host(
-                        host.name(),
-                        format!("the host belongs to the MKE cluster \"{}\"", m.cluster),
-                        "Remove it from that cluster first, or pick another machine.",
-                    ))
-                }
-                None if facts.installed() => return Err(OpError::host(
+    let result = async {
+        let facts = probe::probe(&host).await?;
+        let cluster = probe::probe(&controller).await?.marker;
+        let cluster_name = match cluster {
+            Some(m) if m.id == node.cluster_id => m.cluster,
+            Some(m) => {
+                return Err(OpError::host(
+                    controller.name(),
+                    format!(
+                        "this controller belongs to cluster {} (id {}), not to cluster_id {}",
+                        m.cluster, m.id, node.cluster_id
+                    ),
+                    "Pass the controllers of the cluster the node should join.",
+                ))
+            }
+            None => {
+                return Err(OpError::host(
+                    controller.name(),
+                    "this host is not a controller installed by the mke provider",
+                    "Pass `mke_cluster.<name>.controllers`.",
+                ))
+            }
+        };
+        match &facts.marker {
+            Some(m) if m.id != node.cluster_id => {
+                return Err(OpError::host(
+                    host.name(),
+                    format!("the host belongs to the MKE cluster \"{}\"", m.cluster),
+                    "Remove it from that cluster first, or pick another machine.",
+                ))
+            }
+            None if facts.installed() => {
+                return Err(OpError::host(
                     host.name(),
                     "k0s is already installed on this host, by something other than this provider",
                     "Wipe it (`k0s stop; k0s reset`) or import the node.",
-                )),
-                _ => {}
-            }
-            stage_k0s(&host, &facts, &node.version, &node.source, READY_TIMEOUT).await?;
-            probe::write_marker(
-                &host,
-                &Marker {
-                    cluster: cluster_name,
-                    id: node.cluster_id.clone(),
-                    role: "worker".into(),
-                },
-            )
-            .await?;
-
-            let step = Step::start(host.name(), "join worker");
-            let raw = controller
-                .check(
-                    &Command::new(mke_k0s::cli::token_create(
-                        Role::Worker,
-                        WORKER_TOKEN_EXPIRY,
-                    ))
-                    .display("k0s token create --role=worker"),
-                )
-                .await?;
-            let token = mke_k0s::parse_token_create(&raw).map_err(|e| {
-                OpError::host(
-                    controller.name(),
-                    format!("unexpected `k0s token create` output: {e}"),
-                    "Check k0s on the controller.",
-                )
-            })?;
-            let token_path = mke_k0s::JOIN_TOKEN_PATH;
-            host.check(
-                &Command::new(format!(
-                    "mkdir -p /etc/k0s && umask 077 && cat > {token_path}"
                 ))
-                .stdin(token.raw.clone().into_bytes())
-                .display(format!("write the join token to {token_path}")),
-            )
-            .await?;
-            let joined = async {
-                host.check(&Command::new(mke_k0s::install_command(
-                    &node.install_flags(Some(token_path), true),
-                )))
-                .await?;
-                start(&host).await?;
-                wait_node_ready(ctx, &controller, &node_name(&facts), READY_TIMEOUT).await
             }
-            .await;
-            let _ = controller
-                .run(&Command::new(mke_k0s::cli::token_invalidate(&token.id)))
-                .await;
-            joined?;
+            _ => {}
+        }
+        stage_k0s(&host, &facts, &node.version, &node.source, READY_TIMEOUT).await?;
+        probe::write_marker(
+            &host,
+            &Marker {
+                cluster: cluster_name,
+                id: node.cluster_id.clone(),
+                role: "worker".into(),
+            },
+        )
+        .await?;
+
+        let step = Step::start(host.name(), "join worker");
+        let token = hand_over_token(&controller, &host, Role::Worker, WORKER_TOKEN_EXPIRY).await?;
+        let token_path = mke_k0s::JOIN_TOKEN_PATH;
+        let joined = async {
             host.check(&Command::new(mke_k0s::install_command(
-                &node.install_flags(None, true),
+                &node.install_flags(Some(token_path), true),
             )))
             .await?;
-            host.check(&Command::new(format!("rm -f {token_path}")))
-                .await?;
-            step.done();
-            let name = node_name(&facts);
-            set(state, "node_name", Value::String(name.clone()));
-            set(
-                state,
-                "id",
-                Value::String(format!("{}/{name}", node.cluster_id)),
-            );
-            set(state, "status", Value::String("running".into()));
-            Ok(())
+            start(&host).await?;
+            wait_node_ready(ctx, &controller, &node_name(&facts), READY_TIMEOUT).await
         }
         .await;
+        invalidate(&controller, &token).await;
+        joined?;
+        host.check(&Command::new(mke_k0s::install_command(
+            &node.install_flags(None, true),
+        )))
+        .await?;
+        host.check(&Command::new(format!("rm -f {token_path}")))
+            .await?;
+        step.done();
+        let name = node_name(&facts);
+        set(state, "node_name", Value::String(name.clone()));
+        set(
+            state,
+            "id",
+            Value::String(format!("{}/{name}", node.cluster_id)),
+        );
+        set(state, "status", Value::String("running".into()));
+        Ok(())
+    }
+    .await;
     lock.release().await;
     result
 }
