@@ -221,6 +221,7 @@ async fn reconcile_labels_and_taints(
 }
 
 pub async fn create(state: &ProviderState, ctx: &Ctx, planned: Value) -> StateOutcome {
+    state.node_lists().forget().await;
     let hosts = match Hosts::from_state(state) {
         Ok(h) => h,
         Err(e) => return failed(Value::Null, e.to_diagnostics("Cannot create the node")),
@@ -280,7 +281,7 @@ async fn create_steps(
     let lock = hosts.lock(&host).await?;
     let result = async {
         let facts = probe::probe(&host).await?;
-        let cluster = probe::probe(&controller).await?.marker;
+        let cluster = probe::read_marker(&controller).await?;
         let cluster_name = match cluster {
             Some(m) if m.id == node.cluster_id => m.cluster,
             Some(m) => {
@@ -376,10 +377,16 @@ pub struct NodeLists {
 /// When a controller's nodes were listed, and what they were.
 type Listing = (std::time::Instant, Arc<BTreeMap<String, NodeInfo>>);
 
-/// How long one listing serves later reads.
-const NODE_LIST_FRESH: Duration = Duration::from_secs(2);
+/// How long one listing serves later reads: a whole refresh. Terraform runs
+/// a refresh in a provider process of its own, and every change to a node
+/// made by this process forgets the listings.
+const NODE_LIST_FRESH: Duration = Duration::from_secs(60);
 
 impl NodeLists {
+    pub async fn forget(&self) {
+        self.by_controller.lock().await.clear();
+    }
+
     pub async fn lookup(&self, controller: &Host, name: &str) -> Result<Option<NodeInfo>, OpError> {
         // Held across the fetch, so concurrent reads wait for one listing.
         let mut cache = self.by_controller.lock().await;
@@ -547,6 +554,7 @@ pub async fn update(
     prior: Value,
     planned: Value,
 ) -> StateOutcome {
+    state.node_lists().forget().await;
     let hosts = match Hosts::from_state(state) {
         Ok(h) => h,
         Err(e) => return failed(prior, e.to_diagnostics("Cannot update the node")),
@@ -717,6 +725,7 @@ async fn drain(controller: &Host, name: &str, timeout: Duration) -> Result<(), O
 }
 
 pub async fn delete(state: &ProviderState, _ctx: &Ctx, prior: Value) -> Diagnostics {
+    state.node_lists().forget().await;
     let hosts = match Hosts::from_state(state) {
         Ok(h) => h,
         Err(e) => return e.to_diagnostics("Cannot delete the node"),

@@ -27,7 +27,6 @@ pub struct HostFacts {
     pub arch: String,
     /// `k0s version` of the installed binary.
     pub binary_version: Option<String>,
-    pub binary_sha256: Option<String>,
     pub unit: Option<InstalledUnit>,
     /// `None` when k0s is not running (or did not answer in time).
     pub status: Option<K0sStatus>,
@@ -60,7 +59,6 @@ fn script() -> String {
         "echo '{SECTION}hostname'; hostname; \
          echo '{SECTION}arch'; uname -m; \
          echo '{SECTION}version'; [ -x {k0s} ] && {k0s} version 2>/dev/null; \
-         echo '{SECTION}sha256'; [ -f {k0s} ] && sha256sum {k0s} 2>/dev/null | cut -d' ' -f1; \
          echo '{SECTION}unit'; cat /etc/systemd/system/k0scontroller.service /etc/systemd/system/k0sworker.service 2>/dev/null; \
          echo '{SECTION}status'; [ -x {k0s} ] && timeout 10 {k0s} status -o json 2>/dev/null; \
          echo '{SECTION}config'; cat {config} 2>/dev/null; \
@@ -95,7 +93,6 @@ pub fn parse(output: &str) -> HostFacts {
         binary_version: get("version")
             .and_then(|v| mke_k0s::parse_version(&v).ok())
             .map(|v| v.to_string()),
-        binary_sha256: get("sha256"),
         unit: get("unit").and_then(|u| mke_k0s::parse_unit_exec_start(&u)),
         status: get("status").and_then(|s| mke_k0s::parse_status_json(&s).ok()),
         config: sections
@@ -131,6 +128,17 @@ pub async fn write_marker(host: &Host, marker: &Marker) -> Result<(), OpError> {
     Ok(())
 }
 
+/// `/etc/k0s/mke.json` alone: which cluster a controller serves.
+pub async fn read_marker(host: &Host) -> Result<Option<Marker>, OpError> {
+    let out = host
+        .check(
+            &Command::new(format!("cat {MARKER_PATH} 2>/dev/null || true"))
+                .display(format!("cat {MARKER_PATH}")),
+        )
+        .await?;
+    Ok(serde_json::from_str(out.trim()).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,13 +146,12 @@ mod tests {
     #[test]
     fn sections_are_split_and_missing_ones_are_none() {
         let out = format!(
-            "{SECTION}hostname\nc1\n{SECTION}arch\nx86_64\n{SECTION}version\nv1.29.3+k0s.0\n{SECTION}sha256\n{SECTION}unit\n{SECTION}status\n{SECTION}config\napiVersion: x\n{SECTION}marker\n{{\"cluster\":\"demo\",\"id\":\"u-1\",\"role\":\"controller\"}}\n"
+            "{SECTION}hostname\nc1\n{SECTION}arch\nx86_64\n{SECTION}version\nv1.29.3+k0s.0\n{SECTION}unit\n{SECTION}status\n{SECTION}config\napiVersion: x\n{SECTION}marker\n{{\"cluster\":\"demo\",\"id\":\"u-1\",\"role\":\"controller\"}}\n"
         );
         let facts = parse(&out);
         assert_eq!(facts.hostname, "c1");
         assert_eq!(facts.arch, "x86_64");
         assert_eq!(facts.binary_version.as_deref(), Some("v1.29.3+k0s.0"));
-        assert_eq!(facts.binary_sha256, None);
         assert!(!facts.installed() && !facts.running());
         assert_eq!(facts.status_word(), "absent");
         assert_eq!(facts.config.as_deref(), Some("apiVersion: x\n"));

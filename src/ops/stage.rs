@@ -90,22 +90,25 @@ pub async fn stage_k0s(
     match source {
         BinarySource::Upload(path) => {
             let sum = local_sha256(path).await?;
-            if facts.binary_sha256.as_deref() == Some(sum.as_str()) {
+            // Only a binary of the wanted version can be the same file, so
+            // the host checksums its binary (hundreds of MB for real k0s)
+            // only then.
+            let same_version = facts.binary_version.as_deref() == Some(version);
+            let installed = if same_version {
+                Some(remote_sha256(host).await?)
+            } else {
+                None
+            };
+            if installed.as_deref() == Some(sum.as_str()) {
                 staged.skipped = true;
             } else {
                 staged.bytes_uploaded = host.upload(path, target, 0o755).await?;
-                let remote = host
-                    .check(
-                        &Command::new(format!("sha256sum {target} | cut -d' ' -f1"))
-                            .display("checksum the uploaded k0s"),
-                    )
-                    .await?;
-                if remote.trim() != sum {
+                let remote = remote_sha256(host).await?;
+                if remote != sum {
                     return Err(OpError::host(
                         host.name(),
                         format!(
-                            "the uploaded k0s binary has sha256 {} but the local file has {sum}",
-                            remote.trim()
+                            "the uploaded k0s binary has sha256 {remote} but the local file has {sum}"
                         ),
                         "The transfer was corrupted; run `terraform apply` again.",
                     ));
@@ -160,4 +163,16 @@ pub async fn stage_k0s(
     }
     step.done();
     Ok(staged)
+}
+
+async fn remote_sha256(host: &Host) -> Result<String, OpError> {
+    let target = mke_k0s::K0S_BINARY_PATH;
+    let out = host
+        .check(
+            &Command::new(format!("sha256sum {target} | cut -d' ' -f1"))
+                .timeout(Duration::from_secs(300))
+                .display(format!("sha256sum {target}")),
+        )
+        .await?;
+    Ok(out.trim().to_string())
 }

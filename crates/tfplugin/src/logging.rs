@@ -76,8 +76,21 @@ impl Visit for Fields {
     }
 }
 
+/// The HTTP/2 and gRPC machinery logs every frame at debug level; only its
+/// warnings are worth a provider user's attention.
+fn is_transport_chatter(event: &Event<'_>) -> bool {
+    let target = event.metadata().target();
+    *event.metadata().level() > Level::WARN
+        && ["h2", "hyper", "tonic", "tower", "rustls", "mio"]
+            .iter()
+            .any(|t| target == *t || target.starts_with(&format!("{t}::")))
+}
+
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for HclogLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if is_transport_chatter(event) {
+            return;
+        }
         let mut fields = Fields::default();
         event.record(&mut fields);
         let mut line = Map::new();

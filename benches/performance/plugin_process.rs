@@ -1,14 +1,4 @@
-//! The performance figures of docs/performance.md, printed, not asserted.
-//!
-//! `cargo bench --bench performance` builds the release binary (the bench
-//! profile inherits `release`) and measures it the way Terraform starts it:
-//! exec to handshake line with AutoMTLS, GetProviderSchema over a real mTLS
-//! connection, and the provider's peak RSS. Each figure is printed next to
-//! its goal; a missed goal is reported, not failed, because wall-clock times
-//! on a shared machine are not a pass/fail signal.
-
-#[path = "../tests/support/plugin.rs"]
-mod plugin;
+//! Part `plugin`: the plugin process as Terraform starts it (issue 7, item 9).
 
 use std::time::{Duration, Instant};
 
@@ -16,32 +6,32 @@ use tfplugin::proto::plugin::grpc_controller_client::GrpcControllerClient;
 use tfplugin::proto::plugin::Empty;
 use tfplugin::proto::tfplugin6 as pb;
 
+use crate::{ms, percentile, plugin, proc_status_kib, verdict};
+
 const HANDSHAKE_RUNS: usize = 50;
 const SCHEMA_CALLS: usize = 50;
 const HANDSHAKE_GOAL: Duration = Duration::from_millis(5);
-const RSS_GOAL_KIB: u64 = 30 * 1024;
+pub const RSS_GOAL_KIB: u64 = 30 * 1024;
 
-fn main() {
+pub fn run() {
+    println!("== the plugin process ==");
     let socket_parent = tempfile::Builder::new()
         .prefix("mke-bench")
         .tempdir()
         .expect("a temporary directory for the plugin sockets");
     // Every plugin below inherits this, so the socket directories a killed
-    // plugin leaves behind go away with `socket_parent`. Set before any
-    // thread exists.
+    // plugin leaves behind go away with `socket_parent`. Set while this
+    // program has no other thread; removed before Terraform runs.
     std::env::set_var("PLUGIN_UNIX_SOCKET_DIR", socket_parent.path());
 
-    println!("terraform-provider-mke performance: the plugin process");
-    println!("binary: {}", plugin::binary().display());
-    println!("machine: {} CPUs, load average {}", cpus(), load_average());
-    println!();
-
     let handshakes = measure_handshakes();
-    let rpc = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime")
-        .block_on(measure_schema_calls());
+        .expect("tokio runtime");
+    let rpc = runtime.block_on(measure_schema_calls());
+    drop(runtime);
+    std::env::remove_var("PLUGIN_UNIX_SOCKET_DIR");
 
     let median = percentile(&handshakes, 50);
     println!(
@@ -118,7 +108,7 @@ async fn measure_schema_calls() -> RpcFigures {
     let client = plugin::client_cert();
     let mut started = plugin::start(Some(&client));
     let pid = started.child.id();
-    let rss_after_handshake_kib = proc_status_kib(pid, "VmRSS");
+    let rss_after_handshake_kib = proc_status_kib(pid, "VmRSS").expect("the plugin is running");
 
     let connecting = Instant::now();
     let channel = plugin::connect(&started.handshake, Some(&client))
@@ -154,8 +144,8 @@ async fn measure_schema_calls() -> RpcFigures {
     }
     calls.sort();
 
-    let rss_after_calls_kib = proc_status_kib(pid, "VmRSS");
-    let peak_rss_kib = proc_status_kib(pid, "VmHWM");
+    let rss_after_calls_kib = proc_status_kib(pid, "VmRSS").expect("the plugin is running");
+    let peak_rss_kib = proc_status_kib(pid, "VmHWM").expect("the plugin is running");
 
     // As go-plugin does on Kill: Shutdown, then close the connection, then
     // wait for the process to exit.
@@ -191,45 +181,4 @@ async fn wait_for_exit(child: &mut std::process::Child, limit: Duration) -> bool
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     false
-}
-
-/// A `kB` line of /proc/<pid>/status, e.g. VmRSS or VmHWM (peak RSS).
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|line| {
-            let rest = line.strip_prefix(field)?.strip_prefix(':')?;
-            rest.trim().trim_end_matches("kB").trim().parse().ok()
-        })
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
-/// The nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[Duration], pct: usize) -> Duration {
-    let rank = (pct * sorted.len()).div_ceil(100).max(1);
-    sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "MISSED"
-    }
-}
-
-fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_string())
 }
