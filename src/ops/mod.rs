@@ -162,6 +162,30 @@ where
     }
 }
 
+/// Runs `work` within the resource's time limit (`timeouts`).
+pub async fn within_limit(
+    limit: Duration,
+    host: &str,
+    what: &str,
+    work: impl std::future::Future<Output = Result<(), OpError>>,
+) -> Result<(), OpError> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(OpError::Timeout {
+            host: host.to_string(),
+            what: what.to_string(),
+            after: limit,
+        })
+    })
+}
+
+pub(crate) fn succeeded(state: tfplugin::tfvalue::Value) -> tfplugin::StateOutcome {
+    tfplugin::StateOutcome {
+        state,
+        private: Vec::new(),
+        diagnostics: Diagnostics::new(),
+    }
+}
+
 pub(crate) fn failed(prior: tfplugin::tfvalue::Value, d: Diagnostics) -> tfplugin::StateOutcome {
     tfplugin::StateOutcome {
         state: prior,

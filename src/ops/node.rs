@@ -23,7 +23,7 @@ use super::hosts::{release_all, Hosts};
 use super::join::{hand_over_token, invalidate};
 use super::probe::{self, HostFacts, Marker};
 use super::stage::{stage_k0s, BinarySource};
-use super::{failed, wait_for, OpError, Step};
+use super::{failed, succeeded, wait_for, within_limit, OpError, Step};
 use crate::provider::ProviderState;
 use crate::resources::controllers::{self, ControllerHost};
 use crate::validate::{attr, known_i64, known_str};
@@ -235,21 +235,15 @@ pub async fn create(state: &ProviderState, ctx: &Ctx, planned: Value) -> StateOu
     };
     let limit = timeout_of(&planned, "create", Duration::from_secs(20 * 60));
     let mut new_state = planned.clone();
-    let result =
-        match tokio::time::timeout(limit, create_steps(&hosts, ctx, &node, &mut new_state)).await {
-            Ok(r) => r,
-            Err(_) => Err(OpError::Timeout {
-                host: node.address.clone(),
-                what: "create".into(),
-                after: limit,
-            }),
-        };
+    let result = within_limit(
+        limit,
+        &node.address,
+        "create",
+        create_steps(&hosts, ctx, &node, &mut new_state),
+    )
+    .await;
     match result {
-        Ok(()) => StateOutcome {
-            state: new_state,
-            private: Vec::new(),
-            diagnostics: Diagnostics::new(),
-        },
+        Ok(()) => succeeded(new_state),
         Err(e) => {
             nulls_for_unknowns(&mut new_state);
             let summary = format!("Joining {} failed", node.address);
@@ -569,25 +563,15 @@ pub async fn update(
     let limit = timeout_of(&planned, "update", Duration::from_secs(30 * 60));
     let mut new_state = planned.clone();
     let drains = state.drains();
-    let result = match tokio::time::timeout(
+    let result = within_limit(
         limit,
+        &after.address,
+        "update",
         update_steps(&hosts, ctx, &prior, &before, &after, &mut new_state, drains),
     )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(OpError::Timeout {
-            host: after.address.clone(),
-            what: "update".into(),
-            after: limit,
-        }),
-    };
+    .await;
     match result {
-        Ok(()) => StateOutcome {
-            state: new_state,
-            private: Vec::new(),
-            diagnostics: Diagnostics::new(),
-        },
+        Ok(()) => succeeded(new_state),
         Err(e) => failed(
             prior,
             e.to_diagnostics(&format!("Updating {} failed", after.address)),

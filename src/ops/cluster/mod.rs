@@ -19,7 +19,7 @@ use super::hosts::{release_all, HostLock, Hosts};
 use super::join::{hand_over_token, invalidate};
 use super::probe::{self, HostFacts, Marker};
 use super::stage::{stage_k0s, BinarySource};
-use super::{failed, wait_for, OpError, Step};
+use super::{failed, succeeded, wait_for, within_limit, OpError, Step};
 use crate::provider::ProviderState;
 use crate::resources::controllers::{self, ControllerHost};
 use crate::validate::{attr, known_str};
@@ -407,25 +407,15 @@ pub async fn create(state: &ProviderState, ctx: &Ctx, planned: Value) -> StateOu
     };
     let limit = timeout_of(&planned, "create", Duration::from_secs(30 * 60));
     let mut new_state = planned.clone();
-    let result = match tokio::time::timeout(
+    let result = within_limit(
         limit,
+        "the cluster",
+        "create",
         create_steps(&hosts, ctx, &cluster, &mut new_state),
     )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(OpError::Timeout {
-            host: "the cluster".into(),
-            what: "create".into(),
-            after: limit,
-        }),
-    };
+    .await;
     match result {
-        Ok(()) => StateOutcome {
-            state: new_state,
-            private: Vec::new(),
-            diagnostics: Diagnostics::new(),
-        },
+        Ok(()) => succeeded(new_state),
         Err(e) => {
             // Keep what was done: Terraform saves it tainted, and the next
             // apply resets these hosts and installs again.
@@ -527,25 +517,15 @@ pub async fn update(
     };
     let limit = timeout_of(&planned, "update", Duration::from_secs(60 * 60));
     let mut new_state = planned.clone();
-    let result = match tokio::time::timeout(
+    let result = within_limit(
         limit,
+        "the cluster",
+        "update",
         update_steps(&hosts, ctx, &prior, &before, &after, &mut new_state),
     )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(OpError::Timeout {
-            host: "the cluster".into(),
-            what: "update".into(),
-            after: limit,
-        }),
-    };
+    .await;
     match result {
-        Ok(()) => StateOutcome {
-            state: new_state,
-            private: Vec::new(),
-            diagnostics: Diagnostics::new(),
-        },
+        Ok(()) => succeeded(new_state),
         Err(e) => {
             // The state reached so far: the next apply carries on from it.
             let mut partial = prior.clone();
