@@ -1171,3 +1171,51 @@ fn an_imported_cluster_plans_an_update_that_touches_no_host() {
         assert_eq!(attrs[field], created[field], "{field} after import");
     }
 }
+
+#[test]
+fn a_create_that_fails_midway_keeps_what_was_done_and_a_rerun_converges() {
+    let Some(s) = scenario("partial_failure", &["c1", "c2", "c3"]) else {
+        return;
+    };
+    // c3 cannot take its join token: the path is a directory.
+    s.bed.host("c3").exec_ok("mkdir -p /etc/k0s/join.token");
+    let config = s.cluster(&["c1", "c2", "c3"], "");
+    s.work.write("main.tf", &config);
+    let out = s.work.run(
+        &s.tf,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert_ne!(out.code, 0, "the create must fail:\n{}", out.combined());
+    let text = squash(&out.combined());
+    assert!(
+        text.contains(&s.address("c3")),
+        "the error names the host: {text}"
+    );
+    assert!(
+        text.contains("join token"),
+        "the error names the step: {text}"
+    );
+
+    // What was done is in state, tainted, with every value known.
+    let state = s.state();
+    let instance = &state["resources"][0]["instances"][0];
+    assert_eq!(instance["status"], "tainted", "{instance}");
+    let attrs = &instance["attributes"];
+    assert_eq!(attrs["host_status"]["c1"], "running", "{attrs}");
+    assert_eq!(attrs["host_status"]["c2"], "running", "{attrs}");
+    assert_eq!(attrs["host_status"]["c3"], "absent", "{attrs}");
+    assert!(attrs["id"].as_str().is_some_and(|id| !id.is_empty()));
+
+    // The rerun replaces the tainted cluster: every host is reset, then installed again.
+    let rerun = s.apply(&config);
+    assert!(
+        rerun.stdout.contains("1 added, 0 changed, 1 destroyed"),
+        "{}",
+        rerun.stdout
+    );
+    for h in ["c1", "c2", "c3"] {
+        assert_eq!(s.status(h)["Role"], "controller", "{h}");
+    }
+    assert_eq!(s.members("c1").len(), 3);
+    s.assert_plan_empty("after the rerun");
+}
