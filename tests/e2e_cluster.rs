@@ -1219,3 +1219,32 @@ fn a_create_that_fails_midway_keeps_what_was_done_and_a_rerun_converges() {
     assert_eq!(s.members("c1").len(), 3);
     s.assert_plan_empty("after the rerun");
 }
+
+#[test]
+fn an_unreachable_leader_is_a_warning_and_the_others_are_still_read() {
+    let Some(s) = scenario("unreachable_leader", &["c1", "c2", "c3"]) else {
+        return;
+    };
+    s.apply(&s.cluster(&["c1", "c2", "c3"], ""));
+    s.bed.host("c1").set_link(false);
+    // Drift on another controller must still be seen.
+    s.bed.host("c3").exec_ok(&format!("{K0S} stop"));
+    let (code, text) = s.plan_exit(&[]);
+    assert_eq!(code, 2, "{text}");
+    let flat = squash(&text);
+    assert!(
+        flat.contains("Warning: Controller c1 is unreachable"),
+        "{flat}"
+    );
+    assert!(
+        flat.contains("\"c1\" = \"unreachable\" -> \"running\""),
+        "{flat}"
+    );
+    assert!(
+        flat.contains("\"c3\" = \"stopped\" -> \"running\""),
+        "{flat}"
+    );
+    s.bed.host("c1").set_link(true);
+    s.apply(&s.cluster(&["c1", "c2", "c3"], ""));
+    s.assert_plan_empty("after the leader came back");
+}
