@@ -4,29 +4,7 @@
 mod support;
 
 use serde_json::Value as Json;
-use support::terraform::{self, Terraform, Workdir, REQUIRED_PROVIDERS};
-use support::testbed::{self, TestBed};
-
-fn standin() -> String {
-    format!("{}/tests/k0s-standin/k0s", env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Scenario {
-    bed: TestBed,
-    work: Workdir,
-    tf: Terraform,
-}
-
-fn scenario(hosts: &[&str]) -> Option<Scenario> {
-    if !testbed::require_root_or_fail("the e2e tests need root for network namespaces") {
-        return None;
-    }
-    let tf = terraform::terraform_1_15()?;
-    let bed = TestBed::new(hosts).expect("test bed");
-    let work = Workdir::new("");
-    work.write("key.pem", &bed.client_private_key());
-    Some(Scenario { bed, work, tf })
-}
+use support::e2e::{scenario, squash, standin, Scenario};
 
 impl Scenario {
     /// One controller `c1` and one mke_node per worker, with `extra` inside each node.
@@ -36,14 +14,7 @@ impl Scenario {
             .map(|w| format!("    {w} = \"{}\"", self.bed.host(w).address))
             .collect();
         format!(
-            r#"{REQUIRED_PROVIDERS}
-provider "mke" {{
-  ssh {{
-    private_key = file("${{path.module}}/key.pem")
-    timeout     = "30s"
-  }}
-}}
-
+            r#"{provider}
 resource "mke_cluster" "main" {{
   name            = "nodes"
   k0s_binary_path = "{standin}"
@@ -62,27 +33,11 @@ resource "mke_node" "worker" {{
 {extra}
 }}
 "#,
+            provider = self.provider_block("30s"),
             standin = standin(),
             c1 = self.bed.host("c1").address,
             map = map.join("\n"),
         )
-    }
-
-    fn apply(&self, config: &str) -> terraform::Output {
-        self.work.write("main.tf", config);
-        let out = self.work.run(
-            &self.tf,
-            &["apply", "-auto-approve", "-input=false", "-no-color"],
-        );
-        assert_eq!(out.code, 0, "apply failed:\n{}", out.combined());
-        out
-    }
-
-    fn plan_exit(&self, extra: &[&str]) -> (i32, String) {
-        let mut args = vec!["plan", "-detailed-exitcode", "-input=false", "-no-color"];
-        args.extend_from_slice(extra);
-        let out = self.work.run(&self.tf, &args);
-        (out.code, out.combined())
     }
 
     fn nodes(&self) -> Json {
@@ -254,9 +209,7 @@ fn an_unreachable_worker_is_still_removed_from_the_cluster_at_destroy() {
         s.node("w1").is_none(),
         "the Node object of an unreachable worker is deleted"
     );
-    let out = s
-        .work
-        .run(&s.tf, &["destroy", "-auto-approve", "-no-color"]);
+    let out = s.destroy();
     assert_eq!(out.code, 0, "{}", out.combined());
 }
 
@@ -429,7 +382,7 @@ fn a_controller_whose_host_key_changed_is_refused_and_no_secret_is_logged() {
     s.bed.host("c1").regenerate_host_keys();
     let (code, text) = s.plan_exit(&[]);
     assert_ne!(code, 0, "a changed controller key must be refused:\n{text}");
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = squash(&text);
     assert!(flat.contains(&s.bed.host("c1").address), "{text}");
     assert!(
         flat.matches("SHA256:").count() >= 2,
@@ -447,17 +400,9 @@ fn a_drain_that_times_out_fails_with_the_way_out_and_keeps_the_node() {
     s.bed
         .host("c1")
         .exec_ok("/usr/local/bin/k0s kubectl annotate node w1 standin.test/drain-blocked=true");
-    s.work.write("main.tf", &s.config(&[], ""));
-    let out = s.work.run(
-        &s.tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let out = s.try_apply(&s.config(&[], ""));
     assert_ne!(out.code, 0, "the drain must fail:\n{}", out.combined());
-    let text = out
-        .combined()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = squash(&out.combined());
     assert!(
         text.contains("drain_timeout"),
         "the error says what to raise: {text}"
@@ -485,20 +430,9 @@ fn a_second_run_working_on_the_same_host_is_refused_clearly() {
     s.bed
         .host("w1")
         .exec_ok("echo \"elsewhere:4242 $(date +%s)\" > /run/lock/mke-provider.lock");
-    s.work.write(
-        "main.tf",
-        &s.config(&["w1"], "  labels = { tier = \"web\" }"),
-    );
-    let out = s.work.run(
-        &s.tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let out = s.try_apply(&s.config(&["w1"], "  labels = { tier = \"web\" }"));
     assert_ne!(out.code, 0, "{}", out.combined());
-    let text = out
-        .combined()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = squash(&out.combined());
     assert!(
         text.contains("another Terraform run (elsewhere:4242)"),
         "{text}"

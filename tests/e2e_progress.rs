@@ -6,30 +6,18 @@
 
 mod support;
 
-use support::terraform::{self, Workdir, REQUIRED_PROVIDERS};
-use support::testbed::{self, TestBed};
+use support::e2e::{scenario, standin};
 
 #[test]
 fn an_apply_logs_each_hosts_phases_with_elapsed_time() {
-    if !testbed::require_root_or_fail("the e2e tests need root for network namespaces") {
-        return;
-    }
-    let Some(tf) = terraform::terraform_1_15() else {
+    let Some(s) = scenario(&["c1", "w1", "w2"]) else {
         return;
     };
-    let bed = TestBed::new(&["c1", "w1", "w2"]).expect("test bed");
-    let work = Workdir::new("");
-    work.write("key.pem", &bed.client_private_key());
-    let standin = format!("{}/tests/k0s-standin/k0s", env!("CARGO_MANIFEST_DIR"));
+    let (bed, work, tf) = (&s.bed, &s.work, &s.tf);
     work.write(
         "main.tf",
         &format!(
-            r#"{REQUIRED_PROVIDERS}
-provider "mke" {{
-  ssh {{
-    private_key = file("${{path.module}}/key.pem")
-  }}
-}}
+            r#"{provider}
 resource "mke_cluster" "main" {{
   name            = "demo"
   k0s_binary_path = "{standin}"
@@ -43,6 +31,8 @@ resource "mke_node" "worker" {{
   address         = each.value
 }}
 "#,
+            provider = s.provider_block("5m"),
+            standin = standin(),
             c1 = bed.host("c1").address,
             w1 = bed.host("w1").address,
             w2 = bed.host("w2").address,
@@ -51,7 +41,7 @@ resource "mke_node" "worker" {{
     let log = work.path().join("apply.log");
     let log_path = log.display().to_string();
     let out = work.run_env(
-        &tf,
+        tf,
         &["apply", "-auto-approve", "-input=false", "-no-color"],
         &[("TF_LOG", "INFO"), ("TF_LOG_PATH", &log_path)],
     );

@@ -4,8 +4,8 @@
 
 mod support;
 
-use support::terraform::{self, Workdir, REQUIRED_PROVIDERS};
-use support::testbed::{self, TestBed};
+use support::e2e::{standin, Scenario};
+use support::terraform;
 
 #[test]
 fn a_cluster_and_a_worker_on_the_terraform_on_path() {
@@ -15,23 +15,14 @@ fn a_cluster_and_a_worker_on_the_terraform_on_path() {
         );
         return;
     };
-    if !testbed::require_root_or_fail("the e2e tests need root for network namespaces") {
+    let Some(s) = Scenario::with(tf, &["c1", "w1"]) else {
         return;
-    }
-    let bed = TestBed::new(&["c1", "w1"]).expect("test bed");
-    let work = Workdir::new("");
-    work.write("key.pem", &bed.client_private_key());
-    let standin = format!("{}/tests/k0s-standin/k0s", env!("CARGO_MANIFEST_DIR"));
+    };
+    let (bed, work, tf) = (&s.bed, &s.work, &s.tf);
     work.write(
         "main.tf",
         &format!(
-            r#"{REQUIRED_PROVIDERS}
-provider "mke" {{
-  ssh {{
-    private_key = file("${{path.module}}/key.pem")
-    timeout     = "30s"
-  }}
-}}
+            r#"{provider}
 resource "mke_cluster" "main" {{
   name            = "path"
   k0s_binary_path = "{standin}"
@@ -44,17 +35,19 @@ resource "mke_node" "worker" {{
   address         = "{w1}"
 }}
 "#,
+            provider = s.provider_block("30s"),
+            standin = standin(),
             c1 = bed.host("c1").address,
             w1 = bed.host("w1").address,
         ),
     );
     let apply = work.run(
-        &tf,
+        tf,
         &["apply", "-auto-approve", "-input=false", "-no-color"],
     );
     assert_eq!(apply.code, 0, "{}", apply.combined());
     let plan = work.run(
-        &tf,
+        tf,
         &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
     );
     assert_eq!(
@@ -67,7 +60,7 @@ resource "mke_node" "worker" {{
         .host("c1")
         .exec_ok("/usr/local/bin/k0s kubectl get nodes -o json");
     assert!(nodes.contains("\"w1\""), "{nodes}");
-    let destroy = work.run(&tf, &["destroy", "-auto-approve", "-no-color"]);
+    let destroy = work.run(tf, &["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(destroy.code, 0, "{}", destroy.combined());
     assert!(!bed
         .host("c1")

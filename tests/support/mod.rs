@@ -1,3 +1,4 @@
+pub mod e2e;
 pub mod plugin;
 pub mod terraform;
 pub mod testbed;
