@@ -41,10 +41,7 @@ resource "mke_node" "worker" {{
             w1 = bed.host("w1").address,
         ),
     );
-    let apply = work.run(
-        tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let apply = work.run(tf, &["apply", "-auto-approve", "-input=false", "-no-color"]);
     assert_eq!(apply.code, 0, "{}", apply.combined());
     let plan = work.run(
         tf,

@@ -229,8 +229,12 @@ pub async fn create(state: &ProviderState, ctx: &Ctx, planned: Value) -> StateOu
     let Some(node) = Node::from_value(&planned) else {
         return failed(
             Value::Null,
-            OpError::host("-", "the plan has unknown values", "Apply again.")
-                .to_diagnostics("Cannot create the node"),
+            OpError::host(
+                "mke_node",
+                "values the plan left unknown are still unknown at apply",
+                "Run `terraform apply` again; if it repeats, report it as a provider bug.",
+            )
+            .to_diagnostics("Cannot create the node"),
         );
     };
     let limit = timeout_of(&planned, "create", Duration::from_secs(20 * 60));

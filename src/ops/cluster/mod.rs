@@ -401,8 +401,12 @@ pub async fn create(state: &ProviderState, ctx: &Ctx, planned: Value) -> StateOu
     let Some(cluster) = Cluster::from_value(&planned) else {
         return failed(
             Value::Null,
-            OpError::host("-", "the plan has unknown values", "Apply again.")
-                .to_diagnostics("Cannot create the cluster"),
+            OpError::host(
+                "mke_cluster",
+                "values the plan left unknown are still unknown at apply",
+                "Run `terraform apply` again; if it repeats, report it as a provider bug.",
+            )
+            .to_diagnostics("Cannot create the cluster"),
         );
     };
     let limit = timeout_of(&planned, "create", Duration::from_secs(30 * 60));
