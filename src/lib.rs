@@ -4,7 +4,6 @@
 //! - [`resources`]: `mke_cluster`, `mke_node` (and their shared `controllers` type):
 //!   schemas, validation and planning.
 //! - [`ops`]: the host work each resource runs over SSH.
-//! - [`validate`]: plan-time checks shared by the resources.
 //!
 //! The protocol layer is the `tfplugin` crate, k0s knowledge is `mke-k0s`,
 //! and SSH is `mke-ssh`.
@@ -12,4 +11,3 @@
 pub mod ops;
 pub mod provider;
 pub mod resources;
-pub mod validate;

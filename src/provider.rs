@@ -1,107 +1,29 @@
 //! The `mke` provider block: SSH defaults, parallelism, and the client check.
 
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use tfplugin::tfvalue::{AttributePath, Value};
+use serde::Deserialize;
+use tfplugin::tfvalue::{from_value, AttributePath, Value};
 use tfplugin::{
     Attribute, Block, Diagnostics, EphemeralResource, NestedBlock, Provider, Resource, Schema,
 };
 
+use crate::ops::{BastionSettings, Runtime, Settings, SshSettings};
+use crate::resources::cluster::nulls_for_unknowns;
+use crate::resources::validate::{check_address, check_duration, check_port, check_range};
+use crate::resources::SharedRuntime;
 use crate::resources::{
     cluster::ClusterResource, kubeconfig::KubeconfigResource, node::NodeResource,
-};
-use crate::validate::{
-    attr, check_address, check_duration, check_port, check_range, known_i64, known_str,
 };
 
 pub const ADDRESS: &str = "registry.terraform.io/mke/mke";
 /// Terraform 1.0–1.4 mishandle nested attributes, which every resource here uses.
 const MINIMUM_CLIENT: (u64, u64) = (1, 5);
 
-/// What `ConfigureProvider` learned, shared by every resource of the run.
-#[derive(Debug, Clone)]
-pub struct ProviderConfig {
-    pub ssh: SshSettings,
-    pub parallelism: usize,
-    pub drain_concurrency: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct SshSettings {
-    pub user: String,
-    pub port: u16,
-    /// Never logged (its Debug prints `<redacted>`) and never written to state.
-    pub private_key: Option<mke_ssh::Secret>,
-    pub timeout: Duration,
-    pub bastion: Option<BastionSettings>,
-}
-
-#[derive(Debug, Clone)]
-pub struct BastionSettings {
-    pub host: String,
-    pub user: String,
-    pub port: u16,
-    pub private_key: Option<mke_ssh::Secret>,
-    pub host_key: Option<String>,
-}
-
-#[derive(Default)]
-pub struct ProviderState {
-    config: OnceLock<ProviderConfig>,
-    /// One SSH pool per provider process: every resource of the run reuses
-    /// the same multiplexed connection to a host.
-    pool: OnceLock<mke_ssh::Pool>,
-    locks: Arc<crate::ops::hosts::Locks>,
-    drains: OnceLock<Arc<tokio::sync::Semaphore>>,
-    node_lists: crate::ops::node::NodeLists,
-}
-
-impl ProviderState {
-    pub fn config(&self) -> Option<&ProviderConfig> {
-        self.config.get()
-    }
-    pub fn pool(&self) -> Option<&mke_ssh::Pool> {
-        self.pool.get()
-    }
-    pub fn locks(&self) -> Arc<crate::ops::hosts::Locks> {
-        self.locks.clone()
-    }
-    pub fn node_lists(&self) -> &crate::ops::node::NodeLists {
-        &self.node_lists
-    }
-    /// Drains across every `mke_node` of the run wait here (`drain_concurrency`).
-    pub fn drains(&self) -> Arc<tokio::sync::Semaphore> {
-        self.drains
-            .get_or_init(|| {
-                let n = self.config().map(|c| c.drain_concurrency).unwrap_or(1);
-                Arc::new(tokio::sync::Semaphore::new(n.max(1)))
-            })
-            .clone()
-    }
-}
-
-fn ssh_defaults(config: &ProviderConfig) -> mke_ssh::SshDefaults {
-    let ssh = &config.ssh;
-    mke_ssh::SshDefaults {
-        user: ssh.user.clone(),
-        port: ssh.port,
-        private_key: ssh.private_key.clone(),
-        connect_timeout: ssh.timeout,
-        bastion: ssh.bastion.as_ref().map(|b| mke_ssh::Bastion {
-            host: b.host.clone(),
-            port: b.port,
-            user: b.user.clone(),
-            private_key: b.private_key.clone(),
-            host_key: b.host_key.clone(),
-        }),
-    }
-}
-
 #[derive(Default)]
 pub struct MkeProvider {
-    state: Arc<ProviderState>,
+    runtime: SharedRuntime,
 }
 
 pub fn schema() -> Schema {
@@ -166,24 +88,28 @@ pub fn check_client_version(version: &str) -> Result<(), String> {
 
 fn validate_provider(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
-    let ssh = attr(config, "ssh");
+    let ssh = config.get_attr("ssh");
     let p = AttributePath::root().attribute("ssh");
-    check_port(&mut d, p.clone().attribute("port"), attr(ssh, "port"));
+    check_port(&mut d, p.clone().attribute("port"), ssh.get_attr("port"));
     check_port(
         &mut d,
         p.clone().attribute("bastion_port"),
-        attr(ssh, "bastion_port"),
+        ssh.get_attr("bastion_port"),
     );
-    check_duration(&mut d, p.clone().attribute("timeout"), attr(ssh, "timeout"));
+    check_duration(
+        &mut d,
+        p.clone().attribute("timeout"),
+        ssh.get_attr("timeout"),
+    );
     check_address(
         &mut d,
         p.attribute("bastion_host"),
-        attr(ssh, "bastion_host"),
+        ssh.get_attr("bastion_host"),
     );
     check_range(
         &mut d,
         AttributePath::root().attribute("parallelism"),
-        attr(config, "parallelism"),
+        config.get_attr("parallelism"),
         1,
         1000,
         "parallelism",
@@ -191,7 +117,7 @@ fn validate_provider(config: &Value) -> Diagnostics {
     check_range(
         &mut d,
         AttributePath::root().attribute("drain_concurrency"),
-        attr(config, "drain_concurrency"),
+        config.get_attr("drain_concurrency"),
         1,
         1000,
         "drain_concurrency",
@@ -199,38 +125,62 @@ fn validate_provider(config: &Value) -> Diagnostics {
     d
 }
 
-fn provider_config(config: &Value) -> ProviderConfig {
-    let ssh = attr(config, "ssh");
-    let string = |name: &str| known_str(attr(ssh, name)).map(str::to_string);
-    let user = string("user").unwrap_or_else(|| "root".to_string());
-    let private_key = string("private_key").map(mke_ssh::Secret::new);
-    let bastion = string("bastion_host").map(|host| BastionSettings {
+/// The provider block as Terraform holds it.
+#[derive(Debug, Default, Deserialize)]
+struct ProviderModel {
+    parallelism: Option<usize>,
+    drain_concurrency: Option<usize>,
+    ssh: Option<SshModel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SshModel {
+    user: Option<String>,
+    port: Option<u16>,
+    private_key: Option<String>,
+    timeout: Option<String>,
+    bastion_host: Option<String>,
+    bastion_user: Option<String>,
+    bastion_port: Option<u16>,
+    bastion_private_key: Option<String>,
+    bastion_host_key: Option<String>,
+}
+
+/// The settings of host work, defaults applied. Called after validation.
+fn settings(config: &Value) -> Settings {
+    // What is not known yet (during plan) takes its default, as if unset.
+    let mut known = config.clone();
+    nulls_for_unknowns(&mut known);
+    let model: ProviderModel = from_value(&known).unwrap_or_default();
+    let defaults = Settings::default();
+    let ssh = model.ssh.unwrap_or_default();
+    let user = ssh.user.unwrap_or(defaults.ssh.user);
+    let private_key = ssh.private_key.map(mke_ssh::Secret::new);
+    let bastion = ssh.bastion_host.map(|host| BastionSettings {
         host,
-        user: string("bastion_user").unwrap_or_else(|| user.clone()),
-        port: known_i64(attr(ssh, "bastion_port"))
-            .map(|p| p as u16)
-            .unwrap_or(22),
-        private_key: string("bastion_private_key")
+        user: ssh.bastion_user.unwrap_or_else(|| user.clone()),
+        port: ssh.bastion_port.unwrap_or(22),
+        private_key: ssh
+            .bastion_private_key
             .map(mke_ssh::Secret::new)
             .or_else(|| private_key.clone()),
-        host_key: string("bastion_host_key"),
+        host_key: ssh.bastion_host_key,
     });
-    ProviderConfig {
+    Settings {
         ssh: SshSettings {
-            port: known_i64(attr(ssh, "port")).map(|p| p as u16).unwrap_or(22),
+            port: ssh.port.unwrap_or(defaults.ssh.port),
             private_key,
-            timeout: string("timeout")
+            timeout: ssh
+                .timeout
                 .and_then(|t| mke_k0s::parse_duration(&t).ok())
-                .unwrap_or(Duration::from_secs(300)),
+                .unwrap_or(defaults.ssh.timeout),
             bastion,
             user,
         },
-        parallelism: known_i64(attr(config, "parallelism"))
-            .map(|n| n as usize)
-            .unwrap_or(10),
-        drain_concurrency: known_i64(attr(config, "drain_concurrency"))
-            .map(|n| n as usize)
-            .unwrap_or(1),
+        parallelism: model.parallelism.unwrap_or(defaults.parallelism),
+        drain_concurrency: model
+            .drain_concurrency
+            .unwrap_or(defaults.drain_concurrency),
     }
 }
 
@@ -243,17 +193,17 @@ impl Provider for MkeProvider {
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
         vec![
             Arc::new(ClusterResource {
-                state: self.state.clone(),
+                runtime: self.runtime.clone(),
             }),
             Arc::new(NodeResource {
-                state: self.state.clone(),
+                runtime: self.runtime.clone(),
             }),
         ]
     }
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
         vec![Arc::new(KubeconfigResource {
-            state: self.state.clone(),
+            runtime: self.runtime.clone(),
         })]
     }
 
@@ -271,12 +221,7 @@ impl Provider for MkeProvider {
         if d.has_errors() {
             return d;
         }
-        let config = provider_config(config);
-        let _ = self
-            .state
-            .pool
-            .set(mke_ssh::Pool::new(ssh_defaults(&config)));
-        let _ = self.state.config.set(config);
+        let _ = self.runtime.set(Runtime::new(settings(config)));
         tracing::debug!(client = terraform_version, "provider configured");
         d
     }

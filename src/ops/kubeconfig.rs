@@ -27,11 +27,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mke_k0s::{go_duration, shell_join, shell_quote};
 use mke_ssh::{Command, Host, Secret};
 use serde::{Deserialize, Serialize};
-use tfplugin::{Ctx, Diagnostics};
 
-use super::{Hosts, OpError, Step};
-use crate::provider::ProviderState;
-use crate::resources::controllers::ControllerHost;
+use super::runtime::target;
+use super::{Cancel, ControllerHost, OpError, Runtime, Step, Warning};
 
 pub const NAMESPACE: &str = "kube-system";
 pub const MANAGED_BY_KEY: &str = "app.kubernetes.io/managed-by";
@@ -101,7 +99,7 @@ impl Reach {
     }
 
     fn target(&self) -> mke_ssh::Target {
-        Hosts::target(
+        target(
             &self.address,
             self.port,
             self.user.as_deref(),
@@ -136,34 +134,6 @@ fn list(attempts: &[(String, OpError)]) -> String {
         .map(|(key, e)| format!("- {key}: {e}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-impl KubeconfigError {
-    pub fn hint(&self) -> String {
-        match self {
-            KubeconfigError::Op(e) => e.hint(),
-            KubeconfigError::NoControllerAnswered { .. } => {
-                "Check that at least one controller is up and accepts your SSH key, then run \
-                 Terraform again."
-                    .into()
-            }
-            KubeconfigError::UnpinnedController { .. } => {
-                "Pass `mke_cluster.<name>.controllers`, which carries the keys the cluster pinned."
-                    .into()
-            }
-        }
-    }
-
-    pub fn to_diagnostics(&self, summary: &str) -> Diagnostics {
-        let mut d = Diagnostics::new();
-        let hint = self.hint();
-        if hint.is_empty() {
-            d.error(summary, self.to_string());
-        } else {
-            d.error(summary, format!("{self}\n\n{hint}"));
-        }
-        d
-    }
 }
 
 /// `k0s kubectl --request-timeout=30s <args>`, every word quoted.
@@ -487,13 +457,13 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-fn connect_timeout(hosts: &Hosts) -> Duration {
-    hosts.config.ssh.timeout.min(CONNECT_TIMEOUT)
+fn connect_timeout(rt: &Runtime) -> Duration {
+    rt.settings().ssh.timeout.min(CONNECT_TIMEOUT)
 }
 
 /// The first controller that answers, with its index in `controllers`.
 async fn first_answering(
-    hosts: &Hosts,
+    rt: &Runtime,
     controllers: &[(String, ControllerHost)],
 ) -> Result<(usize, Arc<Host>), KubeconfigError> {
     let mut attempts = Vec::new();
@@ -501,10 +471,7 @@ async fn first_answering(
         if c.host_key.is_none() {
             return Err(KubeconfigError::UnpinnedController { key: key.clone() });
         }
-        match hosts
-            .connect(&Hosts::controller_target(c), connect_timeout(hosts))
-            .await
-        {
+        match rt.connect(&c.target(), connect_timeout(rt)).await {
             Ok(host) => return Ok((index, host)),
             Err(OpError::Ssh(e)) if e.is_unreachable() => {
                 tracing::warn!(controller = key.as_str(), error = %e, "controller did not answer; trying the next");
@@ -519,13 +486,12 @@ async fn first_answering(
 /// Mints a token on the first controller that answers. Warnings (a failed
 /// clean-up of old Secrets) come back next to the result.
 pub async fn open(
-    state: &ProviderState,
-    ctx: &Ctx,
+    rt: &Runtime,
+    cancel: &Cancel,
     request: &TokenRequest,
-) -> Result<(Minted, Diagnostics), KubeconfigError> {
-    let hosts = Hosts::from_state(state)?;
+) -> Result<(Minted, Vec<Warning>), KubeconfigError> {
     let work = async {
-        let (index, host) = first_answering(&hosts, &request.controllers).await?;
+        let (index, host) = first_answering(rt, &request.controllers).await?;
         let mut order = vec![Reach::of(
             &request.controllers[index].0,
             &request.controllers[index].1,
@@ -542,7 +508,7 @@ pub async fn open(
     };
     tokio::select! {
         r = work => r,
-        _ = ctx.cancel.cancelled() => Err(OpError::Cancelled { what: "opening mke_kubeconfig".into() }.into()),
+        _ = cancel.cancelled() => Err(OpError::Cancelled { what: "opening mke_kubeconfig".into() }.into()),
     }
 }
 
@@ -550,7 +516,7 @@ async fn mint(
     host: &Host,
     request: &TokenRequest,
     order: Vec<Reach>,
-) -> Result<(Minted, Diagnostics), KubeconfigError> {
+) -> Result<(Minted, Vec<Warning>), KubeconfigError> {
     let sa = &request.service_account;
     let step = Step::start(host.name(), "ensure service account and binding");
     let ensure = Command::new(ensure_access_script(sa, &request.cluster_role))
@@ -685,8 +651,8 @@ fn is_token(text: &str) -> bool {
 
 /// Deletes managed Secrets whose time is up. A failure here only warns:
 /// those Secrets' tokens have expired anyway.
-async fn clean_up(host: &Host) -> Diagnostics {
-    let mut d = Diagnostics::new();
+async fn clean_up(host: &Host) -> Vec<Warning> {
+    let mut d = Vec::new();
     let result: Result<Vec<String>, OpError> = async {
         let out = host
             .check(
@@ -717,14 +683,14 @@ async fn clean_up(host: &Host) -> Diagnostics {
     }
     .await;
     if let Err(e) = result {
-        d.warning(
+        d.push(Warning::new(
             "mke_kubeconfig: old token Secrets were not cleaned up",
             format!(
                 "{e}\n\nSecrets labelled {MANAGED_BY_KEY}={MANAGED_BY_VALUE} in {NAMESPACE} whose \
                  duration has passed stay until a later run removes them; their tokens have \
                  expired already."
             ),
-        );
+        ));
     }
     d
 }
@@ -734,33 +700,11 @@ async fn clean_up(host: &Host) -> Diagnostics {
 /// is a warning that says until when it stays valid and how to end it now.
 /// A stop request (Ctrl-C) does not cut it short: revoking the token is the
 /// clean-up a stopped run needs most, and every step has a timeout.
-pub async fn close(state: &ProviderState, _ctx: &Ctx, handle: &CloseHandle) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    let manual = format!(
-        "{} kubectl delete secret {} -n {}",
-        mke_k0s::K0S_BINARY_PATH,
-        handle.secret,
-        handle.namespace
-    );
-    let hosts = match Hosts::from_state(state) {
-        Ok(h) => h,
-        Err(e) => {
-            d.warning(
-                "mke_kubeconfig: the token's Secret was not deleted",
-                format!(
-                    "{e}\n\nThe token stays valid until {}. To end it now, run on a controller: {manual}",
-                    handle.expires_at
-                ),
-            );
-            return d;
-        }
-    };
+pub async fn close(rt: &Runtime, handle: &CloseHandle) -> Vec<Warning> {
+    let manual = manual_close(handle);
     let mut problems: Vec<String> = Vec::new();
     for reach in &handle.controllers {
-        let host = match hosts
-            .connect(&reach.target(), connect_timeout(&hosts))
-            .await
-        {
+        let host = match rt.connect(&reach.target(), connect_timeout(rt)).await {
             Ok(h) => h,
             Err(e) => {
                 problems.push(format!("{}: {e}", reach.key));
@@ -789,7 +733,7 @@ pub async fn close(state: &ProviderState, _ctx: &Ctx, handle: &CloseHandle) -> D
                     );
                 }
                 step.done();
-                return d;
+                return Vec::new();
             }
             Ok(out) => problems.push(format!(
                 "{}: the delete failed (exit code {}): {}",
@@ -800,7 +744,7 @@ pub async fn close(state: &ProviderState, _ctx: &Ctx, handle: &CloseHandle) -> D
             Err(e) => problems.push(format!("{}: {e}", reach.key)),
         }
     }
-    d.warning(
+    vec![Warning::new(
         format!(
             "mke_kubeconfig: the token's Secret {} was not deleted",
             handle.secret
@@ -815,8 +759,17 @@ pub async fn close(state: &ProviderState, _ctx: &Ctx, handle: &CloseHandle) -> D
                 .join("\n"),
             handle.expires_at
         ),
-    );
-    d
+    )]
+}
+
+/// The command that ends the token now, for messages.
+pub fn manual_close(handle: &CloseHandle) -> String {
+    format!(
+        "{} kubectl delete secret {} -n {}",
+        mke_k0s::K0S_BINARY_PATH,
+        handle.secret,
+        handle.namespace
+    )
 }
 
 #[cfg(test)]

@@ -1,195 +1,77 @@
-//! Host work: the phases each resource runs over SSH, one named step per
-//! phase (as k0sctl does), with typed errors that become diagnostics only
-//! at the resource edge.
+//! Host work: what each resource does on its machines over SSH, on typed
+//! values. Resources hand in a typed plan (`cluster::ClusterPlan`,
+//! `node::NodePlan`, `kubeconfig::TokenRequest`) and get back a typed
+//! outcome, or an [`OpError`] with the state the hosts reached
+//! ([`Partial`]). Nothing here knows Terraform's values or diagnostics.
+//!
+//! - [`runtime`]: what one provider process shares (settings, SSH pool,
+//!   locks, drain limit, node listings).
+//! - [`phase`]: the phases, one file each.
+//! - [`cluster`], [`node`], [`kubeconfig`]: one file per operation, each
+//!   listing its phases in order.
 
 pub mod cluster;
-pub mod hosts;
-pub mod join;
+mod error;
 pub mod kubeconfig;
 pub mod node;
-pub mod probe;
-pub mod stage;
+mod node_list;
+pub mod phase;
+mod progress;
+pub mod runtime;
 
-use std::time::{Duration, Instant};
+use mke_ssh::Target;
 
-use tfplugin::Diagnostics;
+pub use error::{OpError, Partial, Warning};
+pub use progress::{wait_for, within_limit, Step};
+pub use runtime::{BastionSettings, Runtime, Settings, SshSettings};
 
-pub use hosts::Hosts;
+/// Cancelled when Terraform asks the provider to stop (Ctrl-C).
+pub type Cancel = tokio_util::sync::CancellationToken;
 
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    #[error(transparent)]
-    Ssh(#[from] mke_ssh::SshError),
-    #[error("{host}: {message}")]
-    Host {
-        host: String,
-        message: String,
-        hint: String,
-    },
-    #[error("the provider is not configured: Terraform did not call ConfigureProvider")]
-    NotConfigured,
-    #[error("{what} on {host} did not finish within {}", mke_ssh::human_duration(*after))]
-    Timeout {
-        host: String,
-        what: String,
-        after: Duration,
-    },
-    #[error("stopped: Terraform asked the provider to stop (Ctrl-C) while {what}")]
-    Cancelled { what: String },
-    #[error("cannot read the local k0s binary {path}: {source}")]
-    LocalBinary {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+/// A controller as resources name it: how to reach it and what it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerHost {
+    pub address: String,
+    /// The address the machine uses inside the cluster (API, etcd peers).
+    pub private_address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    /// `None` until learned on first contact.
+    pub host_key: Option<String>,
+    /// Also runs workloads (`--enable-worker --no-taints`).
+    pub workloads: bool,
 }
 
-impl OpError {
-    pub fn host(host: &str, message: impl Into<String>, hint: impl Into<String>) -> OpError {
-        OpError::Host {
-            host: host.to_string(),
-            message: message.into(),
-            hint: hint.into(),
-        }
+impl ControllerHost {
+    pub fn target(&self) -> Target {
+        runtime::target(
+            &self.address,
+            self.port,
+            self.user.as_deref(),
+            self.host_key.as_deref(),
+        )
     }
+}
 
-    /// What a user can do about it.
-    pub fn hint(&self) -> String {
+/// What Read saw on a host, as `host_status` and `status` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostStatus {
+    Running,
+    Stopped,
+    Absent,
+    Unreachable,
+    /// k0s runs on a worker, but its Node object is missing.
+    Unregistered,
+}
+
+impl HostStatus {
+    pub fn as_str(self) -> &'static str {
         match self {
-            OpError::Ssh(e) if e.is_unreachable() => {
-                "Check that the host is up, that the address and port are right, and that it \
-                 accepts your SSH key; then run `terraform apply` again."
-                    .into()
-            }
-            // The SSH error already says how to accept a legitimately new key.
-            OpError::Ssh(mke_ssh::SshError::HostKeyChanged { .. }) => String::new(),
-            OpError::Ssh(_) => "Fix the cause shown above and run `terraform apply` again; the \
-                                 state records what was already done."
-                .into(),
-            OpError::Host { hint, .. } => hint.clone(),
-            OpError::NotConfigured => "Add a provider \"mke\" block.".into(),
-            OpError::Timeout { .. } => "Raise the resource's `timeouts`, or check the host's k0s \
-                                        logs (`journalctl -u k0scontroller` / `k0sworker`)."
-                .into(),
-            OpError::Cancelled { .. } => "Run `terraform apply` again to finish.".into(),
-            OpError::LocalBinary { .. } => "Check `k0s_binary_path`.".into(),
+            HostStatus::Running => "running",
+            HostStatus::Stopped => "stopped",
+            HostStatus::Absent => "absent",
+            HostStatus::Unreachable => "unreachable",
+            HostStatus::Unregistered => "unregistered",
         }
-    }
-
-    pub fn to_diagnostics(&self, summary: &str) -> Diagnostics {
-        let mut d = Diagnostics::new();
-        let hint = self.hint();
-        if hint.is_empty() {
-            d.error(summary, self.to_string());
-        } else {
-            d.error(summary, format!("{self}\n\n{hint}"));
-        }
-        d
-    }
-}
-
-/// Logs one phase on one host at INFO with its elapsed time.
-pub struct Step {
-    host: String,
-    phase: &'static str,
-    started: Instant,
-}
-
-impl Step {
-    pub fn start(host: &str, phase: &'static str) -> Step {
-        tracing::info!(host = host, phase = phase, "{host}: {phase}…");
-        Step {
-            host: host.to_string(),
-            phase,
-            started: Instant::now(),
-        }
-    }
-
-    pub fn done(self) {
-        let elapsed = self.started.elapsed();
-        tracing::info!(
-            host = self.host.as_str(),
-            phase = self.phase,
-            elapsed_ms = elapsed.as_millis() as u64,
-            "{}: {} done in {:.1}s",
-            self.host,
-            self.phase,
-            elapsed.as_secs_f64()
-        );
-    }
-}
-
-/// Polls `check` every `interval` until it returns `Some`, logging every 10 s
-/// what it waits for; fails at `timeout` or when the run is cancelled.
-pub async fn wait_for<T, F, Fut>(
-    ctx: &tfplugin::Ctx,
-    host: &str,
-    what: &str,
-    timeout: Duration,
-    mut check: F,
-) -> Result<T, OpError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>, OpError>>,
-{
-    let started = Instant::now();
-    let mut last_log = Instant::now();
-    let mut interval = Duration::from_millis(200);
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if started.elapsed() >= timeout {
-            return Err(OpError::Timeout {
-                host: host.to_string(),
-                what: what.to_string(),
-                after: timeout,
-            });
-        }
-        if last_log.elapsed() >= Duration::from_secs(10) {
-            tracing::info!(
-                host = host,
-                "{host}: still waiting for {what} ({}s)",
-                started.elapsed().as_secs()
-            );
-            last_log = Instant::now();
-        }
-        tokio::select! {
-            _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled { what: format!("waiting for {what} on {host}") }),
-            _ = tokio::time::sleep(interval) => {}
-        }
-        interval = (interval * 2).min(Duration::from_secs(2));
-    }
-}
-
-/// Runs `work` within the resource's time limit (`timeouts`).
-pub async fn within_limit(
-    limit: Duration,
-    host: &str,
-    what: &str,
-    work: impl std::future::Future<Output = Result<(), OpError>>,
-) -> Result<(), OpError> {
-    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-        Err(OpError::Timeout {
-            host: host.to_string(),
-            what: what.to_string(),
-            after: limit,
-        })
-    })
-}
-
-pub(crate) fn succeeded(state: tfplugin::tfvalue::Value) -> tfplugin::StateOutcome {
-    tfplugin::StateOutcome {
-        state,
-        private: Vec::new(),
-        diagnostics: Diagnostics::new(),
-    }
-}
-
-pub(crate) fn failed(prior: tfplugin::tfvalue::Value, d: Diagnostics) -> tfplugin::StateOutcome {
-    tfplugin::StateOutcome {
-        state: prior,
-        private: Vec::new(),
-        diagnostics: d,
     }
 }

@@ -5,26 +5,54 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tfplugin::tfvalue::{AttributePath, Value};
+use tfplugin::tfvalue::{AttributePath, Unknowable, Value};
 use tfplugin::{Attribute, Diagnostics, Nesting};
 
-use crate::validate::{self, attr, check_address, check_port, check_unique_addresses};
+use super::validate::{check_address, check_port, check_unique_addresses};
+use crate::ops::ControllerHost;
 
 pub const ATTRIBUTE: &str = "controllers";
 
+/// One entry of `controllers`, as Terraform holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ControllerHost {
+pub struct ControllerModel {
     pub address: String,
     pub private_address: Option<String>,
     pub port: Option<u16>,
     pub user: Option<String>,
-    pub host_key: Option<String>,
+    /// Unknown in a plan until first contact records it.
+    pub host_key: Unknowable<Option<String>>,
     pub workloads: Option<bool>,
 }
 
-impl ControllerHost {
-    pub fn workloads(&self) -> bool {
-        self.workloads.unwrap_or(false)
+impl ControllerModel {
+    pub fn host(&self) -> ControllerHost {
+        ControllerHost {
+            address: self.address.clone(),
+            private_address: self.private_address.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            host_key: self.host_key.known().cloned().flatten(),
+            workloads: self.workloads.unwrap_or(false),
+        }
+    }
+}
+
+pub type ControllersModel = BTreeMap<String, ControllerModel>;
+
+/// The typed controllers of a model.
+pub fn hosts(models: &ControllersModel) -> BTreeMap<String, ControllerHost> {
+    models.iter().map(|(k, m)| (k.clone(), m.host())).collect()
+}
+
+/// Records host keys learned on first contact where none was known.
+pub fn record_host_keys(models: &mut ControllersModel, keys: &BTreeMap<String, String>) {
+    for (key, host_key) in keys {
+        if let Some(m) = models.get_mut(key) {
+            if !matches!(m.host_key, Unknowable::Known(Some(_))) {
+                m.host_key = Unknowable::Known(Some(host_key.clone()));
+            }
+        }
     }
 }
 
@@ -79,14 +107,14 @@ pub fn validate(d: &mut Diagnostics, value: &Value) {
     }
     for (key, entry) in entries {
         let p = path.clone().key(key.clone());
-        check_address(d, p.clone().attribute("address"), attr(entry, "address"));
+        check_address(d, p.clone().attribute("address"), entry.get_attr("address"));
         check_address(
             d,
             p.clone().attribute("private_address"),
-            attr(entry, "private_address"),
+            entry.get_attr("private_address"),
         );
-        check_port(d, p.clone().attribute("port"), attr(entry, "port"));
-        if let Some(key_text) = validate::known_str(attr(entry, "host_key")) {
+        check_port(d, p.clone().attribute("port"), entry.get_attr("port"));
+        if let Some(key_text) = entry.get_attr("host_key").as_str() {
             if !looks_like_public_key(key_text) {
                 d.error_at(
                     p.clone().attribute("host_key"),
@@ -102,10 +130,6 @@ pub fn validate(d: &mut Diagnostics, value: &Value) {
     check_unique_addresses(d, &path, entries);
 }
 
-pub fn from_value(value: &Value) -> Result<BTreeMap<String, ControllerHost>, String> {
-    tfplugin::tfvalue::from_value(value).map_err(|e| e.to_string())
-}
-
 /// `<type> <base64> [comment]`, as in a `.pub` file or known_hosts.
 fn looks_like_public_key(text: &str) -> bool {
     use base64::Engine as _;
@@ -119,44 +143,4 @@ fn looks_like_public_key(text: &str) -> bool {
         && base64::engine::general_purpose::STANDARD
             .decode(blob)
             .is_ok()
-}
-
-/// The controllers of a planned or stored value. A host key not yet known
-/// (planned unknown) reads as `None`: it is learned on first contact.
-pub fn hosts_from(value: &Value) -> Option<BTreeMap<String, ControllerHost>> {
-    let Value::Map(entries) = value else {
-        return None;
-    };
-    let mut out = BTreeMap::new();
-    for (key, e) in entries {
-        let text = |name: &str| validate::known_str(attr(e, name)).map(str::to_string);
-        out.insert(
-            key.clone(),
-            ControllerHost {
-                address: text("address")?,
-                private_address: text("private_address"),
-                port: validate::known_i64(attr(e, "port")).map(|p| p as u16),
-                user: text("user"),
-                host_key: text("host_key"),
-                workloads: match attr(e, "workloads") {
-                    Value::Bool(b) => Some(*b),
-                    _ => None,
-                },
-            },
-        );
-    }
-    Some(out)
-}
-
-/// Writes the host keys learned on first contact into a controllers value.
-pub fn record_host_keys(value: &mut Value, keys: &BTreeMap<String, String>) {
-    let Value::Map(entries) = value else { return };
-    for (key, host_key) in keys {
-        if let Some(Value::Object(fields)) = entries.get_mut(key) {
-            let current = fields.get("host_key");
-            if !matches!(current, Some(Value::String(_))) {
-                fields.insert("host_key".into(), Value::String(host_key.clone()));
-            }
-        }
-    }
 }

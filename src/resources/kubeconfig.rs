@@ -5,17 +5,17 @@
 //! `crate::ops::kubeconfig`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tfplugin::tfvalue::{AttributePath, Value};
 use tfplugin::{Attribute, Block, Ctx, Diagnostics, EphemeralResource, OpenOutcome, Schema};
 
-use super::controllers::{self, ControllerHost};
+use super::controllers::{self, ControllersModel};
 use crate::ops::kubeconfig::{self as ops, CloseHandle, Minted, TokenRequest};
-use crate::provider::ProviderState;
-use crate::validate::{attr, check_duration, known_str};
+use crate::ops::ControllerHost;
+use crate::resources::validate::check_duration;
+use crate::resources::{diagnose, runtime, SharedRuntime};
 
 pub const TYPE_NAME: &str = "mke_kubeconfig";
 pub const DEFAULT_SERVICE_ACCOUNT: &str = "mke-terraform";
@@ -36,7 +36,7 @@ const INPUTS: [&str; 5] = [
 ];
 
 pub struct KubeconfigResource {
-    pub state: Arc<ProviderState>,
+    pub runtime: SharedRuntime,
 }
 
 pub fn schema() -> Schema {
@@ -115,16 +115,16 @@ pub fn schema() -> Schema {
 pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     let root = AttributePath::root();
-    let hosts = attr(config, controllers::ATTRIBUTE);
+    let hosts = config.get_attr(controllers::ATTRIBUTE);
     controllers::validate(&mut d, hosts);
     if let Value::Map(entries) = hosts {
         for (key, entry) in entries {
-            if attr(entry, "host_key").is_null() && entry.is_known() {
+            if entry.get_attr("host_key").is_null() && entry.is_known() {
                 d.push(missing_host_key(key));
             }
         }
     }
-    if let Some(endpoint) = known_str(attr(config, "api_endpoint")) {
+    if let Some(endpoint) = config.get_attr("api_endpoint").as_str() {
         if let Err(e) = check_api_endpoint(endpoint) {
             d.error_at(
                 root.clone().attribute("api_endpoint"),
@@ -133,7 +133,7 @@ pub fn validate_config(config: &Value) -> Diagnostics {
             );
         }
     }
-    if let Some(name) = known_str(attr(config, "service_account")) {
+    if let Some(name) = config.get_attr("service_account").as_str() {
         if let Err(e) = check_service_account(name) {
             d.error_at(
                 root.clone().attribute("service_account"),
@@ -142,7 +142,7 @@ pub fn validate_config(config: &Value) -> Diagnostics {
             );
         }
     }
-    if let Some(name) = known_str(attr(config, "cluster_role")) {
+    if let Some(name) = config.get_attr("cluster_role").as_str() {
         if let Err(e) = check_cluster_role(name) {
             d.error_at(
                 root.clone().attribute("cluster_role"),
@@ -153,8 +153,8 @@ pub fn validate_config(config: &Value) -> Diagnostics {
     }
     let duration_path = root.attribute("duration");
     if let (Some(text), Some(duration)) = (
-        known_str(attr(config, "duration")),
-        check_duration(&mut d, duration_path.clone(), attr(config, "duration")),
+        config.get_attr("duration").as_str(),
+        check_duration(&mut d, duration_path.clone(), config.get_attr("duration")),
     ) {
         if let Err(e) = check_token_duration(text, duration) {
             d.error_at(duration_path, "Invalid token duration", e);
@@ -261,26 +261,34 @@ pub fn inputs(config: &Value) -> Result<Inputs, Diagnostics> {
     if d.has_errors() {
         return Err(d);
     }
-    let hosts = controllers::hosts_from(attr(config, controllers::ATTRIBUTE))
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| {
-            let mut d = Diagnostics::new();
-            d.error_at(
-                AttributePath::root().attribute(controllers::ATTRIBUTE),
-                "No controllers",
-                "mke_kubeconfig needs at least one controller with a known address.",
-            );
-            d
-        })?;
-    let text =
-        |name: &str, default: &str| known_str(attr(config, name)).unwrap_or(default).to_string();
+    let hosts =
+        tfplugin::tfvalue::from_value::<ControllersModel>(config.get_attr(controllers::ATTRIBUTE))
+            .ok()
+            .map(|m| controllers::hosts(&m))
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| {
+                let mut d = Diagnostics::new();
+                d.error_at(
+                    AttributePath::root().attribute(controllers::ATTRIBUTE),
+                    "No controllers",
+                    "mke_kubeconfig needs at least one controller with a known address.",
+                );
+                d
+            })?;
+    let text = |name: &str, default: &str| {
+        config
+            .get_attr(name)
+            .as_str()
+            .unwrap_or(default)
+            .to_string()
+    };
     let first_address = &hosts.values().next().expect("non-empty").address;
     let duration_text = text("duration", DEFAULT_DURATION);
     let duration = mke_k0s::parse_duration(&duration_text).expect("validated above");
     Ok(Inputs {
         api_endpoint: text(
             "api_endpoint",
-            &format!("https://{first_address}:{}", super::cluster::API_PORT),
+            &format!("https://{first_address}:{}", mke_k0s::model::KUBE_API_PORT),
         ),
         service_account: text("service_account", DEFAULT_SERVICE_ACCOUNT),
         cluster_role: text("cluster_role", DEFAULT_CLUSTER_ROLE),
@@ -379,26 +387,48 @@ impl EphemeralResource for KubeconfigResource {
             cluster_role: inputs.cluster_role.clone(),
             duration: inputs.duration,
         };
-        match ops::open(&self.state, ctx, &request).await {
-            Ok((minted, warnings)) => OpenOutcome {
-                result: result_value(&config, &inputs, &minted),
-                private: Some(minted.handle.encode()),
-                renew_at: None,
-                diagnostics: warnings,
-            },
+        let opened = match runtime(&self.runtime) {
+            Ok(rt) => ops::open(rt, &ctx.cancel, &request).await,
+            Err(e) => Err(e.into()),
+        };
+        match opened {
+            Ok((minted, warnings)) => {
+                let mut diagnostics = Diagnostics::new();
+                diagnose::warnings(&mut diagnostics, &warnings);
+                OpenOutcome {
+                    result: result_value(&config, &inputs, &minted),
+                    private: Some(minted.handle.encode()),
+                    renew_at: None,
+                    diagnostics,
+                }
+            }
             Err(e) => OpenOutcome {
-                diagnostics: e.to_diagnostics("Cannot open mke_kubeconfig"),
+                diagnostics: diagnose::kubeconfig_error("Cannot open mke_kubeconfig", &e),
                 ..Default::default()
             },
         }
     }
 
-    async fn close(&self, ctx: &Ctx, private: Option<Vec<u8>>) -> Diagnostics {
+    async fn close(&self, _ctx: &Ctx, private: Option<Vec<u8>>) -> Diagnostics {
         let Some(bytes) = private.filter(|b| !b.is_empty()) else {
             return Diagnostics::new();
         };
         match CloseHandle::decode(&bytes) {
-            Ok(handle) => ops::close(&self.state, ctx, &handle).await,
+            Ok(handle) => {
+                let mut d = Diagnostics::new();
+                match runtime(&self.runtime) {
+                    Ok(rt) => diagnose::warnings(&mut d, &ops::close(rt, &handle).await),
+                    Err(e) => d.warning(
+                        "mke_kubeconfig: the token's Secret was not deleted",
+                        format!(
+                            "{e}\n\nThe token stays valid until {}. To end it now, run on a controller: {}",
+                            handle.expires_at,
+                            ops::manual_close(&handle)
+                        ),
+                    ),
+                }
+                d
+            }
             Err(e) => {
                 let mut d = Diagnostics::new();
                 d.warning(

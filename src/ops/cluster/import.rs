@@ -1,19 +1,17 @@
-//! Import of an existing cluster: `<key>=<address>[:<port>],…`. The hosts'
-//! markers give `name` and `id`, their `k0s.yaml` the network settings; the
-//! first plan after import records what only the configuration knows.
+//! Import of an existing cluster, `<key>=<address>[:<port>],…`: probe each
+//! listed controller → the marker gives `name` and `id`, `k0s.yaml` the
+//! network settings → the admin kubeconfig from a running controller.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use mke_k0s::ObservedSettings;
 use mke_ssh::Host;
-use tfplugin::tfvalue::Value;
-use tfplugin::{Ctx, Diagnostics, StateOutcome};
 
-use super::{outputs, set, statuses, Cluster};
-use crate::ops::hosts::Hosts;
-use crate::ops::probe::{self, HostFacts};
-use crate::ops::{failed, OpError};
-use crate::provider::ProviderState;
+use crate::ops::phase::outputs::{admin_access, ClusterAccess};
+use crate::ops::phase::probe::{self, HostFacts};
+use crate::ops::runtime::target;
+use crate::ops::{HostStatus, OpError, Runtime};
 
 /// `<key>=<address>[:<port>],…`
 pub fn parse_import_id(id: &str) -> Result<BTreeMap<String, (String, Option<u16>)>, String> {
@@ -43,61 +41,42 @@ pub fn parse_import_id(id: &str) -> Result<BTreeMap<String, (String, Option<u16>
     Ok(out)
 }
 
-pub async fn import(state: &ProviderState, _ctx: &Ctx, id: &str) -> StateOutcome {
-    let summary = "Cannot import the cluster";
-    let hint =
-        "The import ID lists every controller: <key>=<address>[:<port>],<key>=<address>[:<port>]…";
-    let targets = match parse_import_id(id) {
-        Ok(t) => t,
-        Err(e) => {
-            let mut d = Diagnostics::new();
-            d.error(summary, format!("{e}. {hint}"));
-            return failed(Value::Null, d);
-        }
-    };
-    let hosts = match Hosts::from_state(state) {
-        Ok(h) => h,
-        Err(e) => return failed(Value::Null, e.to_diagnostics(summary)),
-    };
-    match import_steps(&hosts, &targets).await {
-        Ok(v) => StateOutcome {
-            state: v,
-            private: Vec::new(),
-            diagnostics: Diagnostics::new(),
-        },
-        Err(e) => failed(Value::Null, e.to_diagnostics(summary)),
-    }
+/// What the listed controllers run.
+#[derive(Debug, Clone)]
+pub struct ImportedCluster {
+    pub name: String,
+    pub id: String,
+    pub version: String,
+    pub controllers: BTreeMap<String, ImportedController>,
+    /// Addresses in the order of the import ID.
+    pub controller_addresses: Vec<String>,
+    pub settings: ObservedSettings,
+    /// The cluster-wide part of `k0s.yaml`.
+    pub k0s_config: String,
+    pub api_endpoint: String,
+    pub access: ClusterAccess,
 }
 
-async fn import_steps(
-    hosts: &Hosts,
+#[derive(Debug, Clone)]
+pub struct ImportedController {
+    pub address: String,
+    pub port: Option<u16>,
+    pub private_address: Option<String>,
+    pub host_key: String,
+    pub workloads: bool,
+    pub status: HostStatus,
+}
+
+pub async fn import(
+    rt: &Runtime,
     targets: &BTreeMap<String, (String, Option<u16>)>,
-) -> Result<Value, OpError> {
-    let mut controllers_value = BTreeMap::new();
+) -> Result<ImportedCluster, OpError> {
     let mut found: Vec<(String, Arc<Host>, HostFacts)> = Vec::new();
     for (key, (address, port)) in targets {
-        let host = hosts
-            .connect(&Hosts::target(address, *port, None, None), hosts.patient())
+        let host = rt
+            .connect(&target(address, *port, None, None), rt.patient())
             .await?;
         let f = probe::probe(&host).await?;
-        let c = Value::Object(BTreeMap::from([
-            ("address".to_string(), Value::String(address.clone())),
-            ("private_address".to_string(), Value::Null),
-            (
-                "port".to_string(),
-                port.map(|p| Value::from(p as i64)).unwrap_or(Value::Null),
-            ),
-            ("user".to_string(), Value::Null),
-            (
-                "host_key".to_string(),
-                Value::String(host.host_key().to_string()),
-            ),
-            (
-                "workloads".to_string(),
-                Value::Bool(f.unit.as_ref().is_some_and(|u| u.workloads())),
-            ),
-        ]));
-        controllers_value.insert(key.clone(), c);
         found.push((key.clone(), host, f));
     }
     let (_, first_host, first) = found
@@ -124,114 +103,71 @@ async fn import_steps(
         }
     }
     let config_text = first.config.clone().unwrap_or_default();
-    let cluster_config = mke_k0s::strip_host_keys(&config_text).unwrap_or(config_text.clone());
-    let settings = mke_k0s::observed_settings(&cluster_config).map_err(|e| {
+    let k0s_config = mke_k0s::strip_host_keys(&config_text).unwrap_or(config_text.clone());
+    let settings = mke_k0s::observed_settings(&k0s_config).map_err(|e| {
         OpError::host(
             first_host.name(),
             format!("cannot read /etc/k0s/k0s.yaml: {e}"),
             "Check the file.",
         )
     })?;
-    // private_address is what host_config added there.
-    for (key, _, f) in &found {
-        if let Some(cfg) = &f.config {
-            if let Ok(s) = mke_k0s::observed_private_address(cfg) {
-                if let (Some(addr), Some(Value::Object(c))) = (s, controllers_value.get_mut(key)) {
-                    c.insert("private_address".into(), Value::String(addr));
-                }
-            }
-        }
-    }
-    let version = first
-        .status
-        .as_ref()
-        .map(|s| s.version.clone())
-        .or(first.binary_version.clone())
-        .unwrap_or_default();
-    let n = &settings.network;
-    let network = Value::Object(BTreeMap::from([
-        ("pod_cidr".to_string(), Value::String(n.pod_cidr.clone())),
-        (
-            "service_cidr".to_string(),
-            Value::String(n.service_cidr.clone()),
-        ),
-        (
-            "cluster_domain".to_string(),
-            Value::String(n.cluster_domain.clone()),
-        ),
-        (
-            "kube_proxy_mode".to_string(),
-            Value::String(n.kube_proxy_mode.to_string()),
-        ),
-        (
-            "calico".to_string(),
-            Value::Object(BTreeMap::from([
-                ("mode".to_string(), Value::String(n.calico.mode.to_string())),
-                (
-                    "vxlan_port".to_string(),
-                    Value::from(n.calico.vxlan_port as i64),
-                ),
-                (
-                    "vxlan_vni".to_string(),
-                    Value::from(n.calico.vxlan_vni as i64),
-                ),
-                ("mtu".to_string(), Value::from(n.calico.mtu as i64)),
-                ("wireguard".to_string(), Value::Bool(n.calico.wireguard)),
-            ])),
-        ),
-    ]));
-    let api = match &settings.api.external_address {
-        Some(a) => Value::Object(BTreeMap::from([
-            ("external_address".to_string(), Value::String(a.clone())),
-            ("sans".to_string(), Value::Null),
-        ])),
-        None => Value::Null,
-    };
-    let leader_address = targets.values().next().expect("a target").0.clone();
+    let controllers = found
+        .iter()
+        .map(|(key, host, f)| {
+            let (address, port) = targets[key].clone();
+            // private_address is what host_config added there.
+            let private_address = f
+                .config
+                .as_ref()
+                .and_then(|cfg| mke_k0s::observed_private_address(cfg).ok())
+                .flatten();
+            let c = ImportedController {
+                address,
+                port,
+                private_address,
+                host_key: host.host_key().to_string(),
+                workloads: f.unit.as_ref().is_some_and(|u| u.workloads()),
+                status: f.status(),
+            };
+            (key.clone(), c)
+        })
+        .collect();
+    let controller_addresses: Vec<String> = targets.values().map(|(a, _)| a.clone()).collect();
     let endpoint_host = settings
         .api
         .external_address
         .clone()
-        .unwrap_or(leader_address);
-    let api_endpoint = format!(
-        "https://{endpoint_host}:{}",
-        crate::resources::cluster::API_PORT
-    );
-    let mut state = Value::Object(BTreeMap::from([
-        ("name".to_string(), Value::String(marker.cluster.clone())),
-        ("k0s_version".to_string(), Value::String(version)),
-        ("k0s_binary_path".to_string(), Value::Null),
-        ("k0s_download_url".to_string(), Value::Null),
-        ("controllers".to_string(), Value::Map(controllers_value)),
-        ("api".to_string(), api),
-        ("network".to_string(), network),
-        ("k0s_config_overrides".to_string(), Value::Null),
-        ("timeouts".to_string(), Value::Null),
-        ("id".to_string(), Value::String(marker.id.clone())),
-        (
-            "api_endpoint".to_string(),
-            Value::String(api_endpoint.clone()),
-        ),
-        ("kubeconfig".to_string(), Value::Null),
-        ("ca_certificate".to_string(), Value::Null),
-        (
-            "controller_addresses".to_string(),
-            Value::List(
-                targets
-                    .values()
-                    .map(|(a, _)| Value::String(a.clone()))
-                    .collect(),
-            ),
-        ),
-        ("k0s_config".to_string(), Value::String(cluster_config)),
-        (
-            "host_status".to_string(),
-            statuses(found.iter().map(|(k, _, f)| (k.clone(), f.status_word()))),
-        ),
-    ]));
-    let cluster = Cluster::from_value(&state).expect("imported cluster");
-    let (kubeconfig, ca) = outputs(first_host, &cluster).await?;
-    set(&mut state, "kubeconfig", Value::String(kubeconfig));
-    set(&mut state, "ca_certificate", Value::String(ca));
-    Ok(state)
+        .unwrap_or_else(|| controller_addresses[0].clone());
+    let api_endpoint = format!("https://{endpoint_host}:{}", mke_k0s::model::KUBE_API_PORT);
+    let access = admin_access(first_host, &api_endpoint).await?;
+    Ok(ImportedCluster {
+        name: marker.cluster.clone(),
+        id: marker.id.clone(),
+        version: first.running_version().unwrap_or_default(),
+        controllers,
+        controller_addresses,
+        settings,
+        k0s_config,
+        api_endpoint,
+        access,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_ids_list_every_controller() {
+        let t = parse_import_id("cp1=10.0.0.1,cp2=10.0.0.2:2222").unwrap();
+        assert_eq!(t["cp1"], ("10.0.0.1".to_string(), None));
+        assert_eq!(t["cp2"], ("10.0.0.2".to_string(), Some(2222)));
+        assert!(parse_import_id("10.0.0.1")
+            .unwrap_err()
+            .contains("<key>=<address>"));
+        assert!(parse_import_id("a=10.0.0.1:ssh")
+            .unwrap_err()
+            .contains("not a port"));
+        assert!(parse_import_id("").is_err());
+    }
 }

@@ -1,25 +1,17 @@
-//! What a host looks like, learned in one SSH round trip: the basis of
-//! preflight checks and of drift detection in Read.
+//! Phase `probe`: what a host looks like, learned in one SSH round trip: the
+//! basis of preflight checks and of drift detection in Read.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mke_k0s::{InstalledUnit, K0sStatus};
 use mke_ssh::{Command, Host};
-use serde::{Deserialize, Serialize};
 
-use super::OpError;
+use super::marker::{Marker, MARKER_PATH};
+use crate::ops::{HostStatus, OpError, Runtime};
 
-pub const MARKER_PATH: &str = "/etc/k0s/mke.json";
 const SECTION: &str = "=====mke:";
-
-/// `/etc/k0s/mke.json`: which cluster a host belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Marker {
-    pub cluster: String,
-    #[serde(default)]
-    pub id: String,
-    pub role: String,
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct HostFacts {
@@ -41,14 +33,25 @@ impl HostFacts {
     pub fn running(&self) -> bool {
         self.status.is_some()
     }
-    /// `running`, `stopped` or `absent`, as `host_status` and `status` report it.
-    pub fn status_word(&self) -> &'static str {
+    /// The version k0s runs, or else the version of the installed binary.
+    pub fn running_version(&self) -> Option<String> {
+        self.status
+            .as_ref()
+            .map(|s| s.version.clone())
+            .or_else(|| self.binary_version.clone())
+    }
+    /// k0s is installed as a service, or at least its binary is there.
+    pub fn has_k0s(&self) -> bool {
+        self.installed() || self.binary_version.is_some()
+    }
+    /// `running`, `stopped` or `absent`.
+    pub fn status(&self) -> HostStatus {
         if self.running() {
-            "running"
+            HostStatus::Running
         } else if self.installed() {
-            "stopped"
+            HostStatus::Stopped
         } else {
-            "absent"
+            HostStatus::Absent
         }
     }
 }
@@ -114,29 +117,23 @@ pub async fn probe(host: &Host) -> Result<HostFacts, OpError> {
     Ok(parse(&out))
 }
 
-/// Writes `/etc/k0s/mke.json`.
-pub async fn write_marker(host: &Host, marker: &Marker) -> Result<(), OpError> {
-    let json = serde_json::to_vec(marker).expect("marker JSON");
-    host.check(
-        &Command::new(format!(
-            "mkdir -p /etc/k0s && cat > {MARKER_PATH}.tmp && mv -f {MARKER_PATH}.tmp {MARKER_PATH}"
-        ))
-        .stdin(json)
-        .display(format!("write {MARKER_PATH}")),
-    )
-    .await?;
-    Ok(())
-}
-
-/// `/etc/k0s/mke.json` alone: which cluster a controller serves.
-pub async fn read_marker(host: &Host) -> Result<Option<Marker>, OpError> {
-    let out = host
-        .check(
-            &Command::new(format!("cat {MARKER_PATH} 2>/dev/null || true"))
-                .display(format!("cat {MARKER_PATH}")),
+/// Probes every host in parallel (at most `parallelism` at once).
+pub async fn probe_each(
+    rt: &Runtime,
+    hosts: &BTreeMap<String, Arc<Host>>,
+) -> Result<BTreeMap<String, HostFacts>, OpError> {
+    let items: Vec<(String, Arc<Host>)> = hosts.clone().into_iter().collect();
+    let results = rt
+        .each(
+            items,
+            |(key, host)| async move { (key, probe(&host).await) },
         )
-        .await?;
-    Ok(serde_json::from_str(out.trim()).ok())
+        .await;
+    let mut out = BTreeMap::new();
+    for (key, r) in results {
+        out.insert(key, r?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -153,7 +150,7 @@ mod tests {
         assert_eq!(facts.arch, "x86_64");
         assert_eq!(facts.binary_version.as_deref(), Some("v1.29.3+k0s.0"));
         assert!(!facts.installed() && !facts.running());
-        assert_eq!(facts.status_word(), "absent");
+        assert_eq!(facts.status(), HostStatus::Absent);
         assert_eq!(facts.config.as_deref(), Some("apiVersion: x\n"));
         assert_eq!(facts.marker.unwrap().id, "u-1");
     }

@@ -8,28 +8,6 @@ use std::net::Ipv4Addr;
 use tfplugin::tfvalue::{AttributePath, Value};
 use tfplugin::Diagnostics;
 
-/// The attribute's value when it is a known string.
-pub fn known_str(v: &Value) -> Option<&str> {
-    match v {
-        Value::String(s) => Some(s),
-        _ => None,
-    }
-}
-
-pub fn attr<'a>(object: &'a Value, name: &str) -> &'a Value {
-    match object {
-        Value::Object(fields) => fields.get(name).unwrap_or(&Value::Null),
-        _ => &Value::Null,
-    }
-}
-
-pub fn known_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv4Cidr {
     pub network: u32,
@@ -85,7 +63,7 @@ pub fn parse_ipv4_cidr(s: &str) -> Result<Ipv4Cidr, String> {
 }
 
 pub fn check_cidr(d: &mut Diagnostics, path: AttributePath, v: &Value) -> Option<Ipv4Cidr> {
-    let s = known_str(v)?;
+    let s = v.as_str()?;
     match parse_ipv4_cidr(s) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -134,7 +112,7 @@ pub fn check_one_of(
     allowed: &[&str],
     what: &str,
 ) {
-    if let Some(s) = known_str(v) {
+    if let Some(s) = v.as_str() {
         if !allowed.contains(&s) {
             d.error_at(
                 path,
@@ -157,7 +135,7 @@ pub fn check_duration(
     path: AttributePath,
     v: &Value,
 ) -> Option<std::time::Duration> {
-    let s = known_str(v)?;
+    let s = v.as_str()?;
     match mke_k0s::parse_duration(s) {
         Ok(dur) => Some(dur),
         Err(e) => {
@@ -174,7 +152,7 @@ pub fn check_duration(
 }
 
 pub fn check_k0s_version(d: &mut Diagnostics, path: AttributePath, v: &Value) {
-    if let Some(s) = known_str(v) {
+    if let Some(s) = v.as_str() {
         if mke_k0s::parse_k0s_version(s).is_err() {
             d.error_at(
                 path,
@@ -187,7 +165,7 @@ pub fn check_k0s_version(d: &mut Diagnostics, path: AttributePath, v: &Value) {
 
 /// A host address: an IPv4 address or a DNS name.
 pub fn check_address(d: &mut Diagnostics, path: AttributePath, v: &Value) {
-    let Some(s) = known_str(v) else { return };
+    let Some(s) = v.as_str() else { return };
     let valid_name = !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|label| {
@@ -220,7 +198,7 @@ pub fn check_unique_addresses(
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (key, entry) in entries {
         for field in ["address", "private_address"] {
-            let Some(addr) = known_str(attr(entry, field)) else {
+            let Some(addr) = entry.get_attr(field).as_str() else {
                 continue;
             };
             if let Some(first) = seen.get(addr) {

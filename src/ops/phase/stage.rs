@@ -1,4 +1,4 @@
-//! Getting the right k0s binary onto a host: upload a local file (air-gapped
+//! Phase `stage`: getting the right k0s binary onto a host: upload a local file (air-gapped
 //! hosts) or download it on the host, then check `k0s version`.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use mke_ssh::{shell_quote, Command, Host};
 use sha2::{Digest, Sha256};
 
 use super::probe::HostFacts;
-use super::{OpError, Step};
+use crate::ops::{OpError, Step};
 
 #[derive(Debug, Clone)]
 pub enum BinarySource {

@@ -1,0 +1,99 @@
+//! Create: connect → lock → probe → preflight → on every host: stage k0s,
+//! write `k0s.yaml`, write the marker → install the leader → join the other
+//! controllers one at a time → read the admin kubeconfig.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::steps::{install_leader, join_controller, prepare};
+use super::{controller_marker, ClusterPlan, ClusterReached};
+use crate::ops::phase::connect::connect_controllers;
+use crate::ops::phase::lock::release_all;
+use crate::ops::phase::outputs::admin_access;
+use crate::ops::phase::preflight::{preflight, Expected};
+use crate::ops::phase::{marker, probe};
+use crate::ops::{within_limit, Cancel, HostStatus, OpError, Partial, Runtime, Step};
+
+pub async fn create(
+    rt: &Runtime,
+    cancel: &Cancel,
+    plan: &ClusterPlan,
+    limit: Duration,
+) -> Result<ClusterReached, Partial<ClusterReached>> {
+    let mut reached = ClusterReached::default();
+    let result = within_limit(
+        limit,
+        "the cluster",
+        "create",
+        run(rt, cancel, plan, &mut reached),
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(reached),
+        Err(e) => Err(Partial::new(reached, e)),
+    }
+}
+
+async fn run(
+    rt: &Runtime,
+    cancel: &Cancel,
+    plan: &ClusterPlan,
+    reached: &mut ClusterReached,
+) -> Result<(), OpError> {
+    let (connected, all_answered) = connect_controllers(rt, &plan.controllers, rt.patient()).await;
+    reached.host_keys = connected.host_keys.clone();
+    all_answered?;
+    let hosts = connected.hosts;
+    let locks = rt.lock_all(hosts.values()).await?;
+    let result = async {
+        let facts = probe::probe_each(rt, &hosts).await?;
+        for (key, host) in &hosts {
+            preflight(host, &facts[key], Expected::ClusterNamed(&plan.name))?;
+        }
+        let prepared = rt
+            .each(hosts.keys().cloned().collect(), |key| {
+                let host = hosts[&key].clone();
+                let f = &facts[&key];
+                let c = &plan.controllers[&key];
+                async move {
+                    prepare(&host, f, plan, c).await?;
+                    let step = Step::start(host.name(), "write marker");
+                    marker::write_marker(&host, &controller_marker(&plan.name, "")).await?;
+                    step.done();
+                    Ok::<(), OpError>(())
+                }
+            })
+            .await;
+        prepared.into_iter().collect::<Result<Vec<()>, OpError>>()?;
+
+        let leader_key = plan.leader_key();
+        let leader = &hosts[leader_key];
+        let id = install_leader(cancel, leader, plan, &plan.controllers[leader_key]).await?;
+        reached.id = Some(id.clone());
+        let mut status: BTreeMap<String, HostStatus> = plan
+            .order
+            .iter()
+            .map(|k| (k.clone(), HostStatus::Absent))
+            .collect();
+        status.insert(leader_key.to_string(), HostStatus::Running);
+        for key in &plan.order[1..] {
+            reached.host_status = Some(status.clone());
+            join_controller(
+                cancel,
+                leader,
+                &hosts[key],
+                plan,
+                &plan.controllers[key],
+                &id,
+            )
+            .await?;
+            status.insert(key.clone(), HostStatus::Running);
+        }
+        reached.host_status = Some(status);
+        reached.access = Some(admin_access(leader, &plan.api_endpoint).await?);
+        Ok(())
+    }
+    .await;
+    release_all(locks).await;
+    result
+}

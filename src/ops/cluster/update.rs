@@ -1,0 +1,251 @@
+//! Update: connect → lock → probe → preflight → each installed controller,
+//! one at a time: upgrade, reconfigure, reinstall or start it → each
+//! controller without k0s: leave etcd (if it was a member), stage,
+//! configure, join → each controller whose address left: leave etcd, wipe →
+//! outputs when the plan needs them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mke_ssh::Host;
+
+use super::steps::{join_controller, prepare};
+use super::{install_flags, ClusterPlan, ClusterReached};
+use crate::ops::phase::connect::connect_controllers;
+use crate::ops::phase::lock::release_all;
+use crate::ops::phase::outputs::admin_access;
+use crate::ops::phase::ownership::Owned;
+use crate::ops::phase::preflight::{preflight, Expected};
+use crate::ops::phase::probe::{self, HostFacts};
+use crate::ops::phase::{configure, etcd, service, stage, wipe};
+use crate::ops::{
+    within_limit, Cancel, ControllerHost, HostStatus, OpError, Partial, Runtime, Step,
+};
+
+/// What the update of a cluster starts from and needs.
+pub struct Update<'a> {
+    pub before: &'a ClusterPlan,
+    pub after: &'a ClusterPlan,
+    /// The cluster id in state.
+    pub id: &'a str,
+    /// The plan left the kubeconfig or CA unknown: read them again.
+    pub needs_access: bool,
+    pub limit: Duration,
+}
+
+pub async fn update(
+    rt: &Runtime,
+    cancel: &Cancel,
+    update: Update<'_>,
+) -> Result<ClusterReached, Partial<ClusterReached>> {
+    let mut reached = ClusterReached::default();
+    let result = within_limit(
+        update.limit,
+        "the cluster",
+        "update",
+        run(rt, cancel, &update, &mut reached),
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(reached),
+        Err(e) => Err(Partial::new(reached, e)),
+    }
+}
+
+/// What an installed controller needs to match the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerChange {
+    pub upgrade: bool,
+    pub reconfigure: bool,
+    /// The unit's `--enable-worker` differs from `workloads`.
+    pub reinstall: bool,
+    /// Nothing to change, but k0s is stopped.
+    pub start: bool,
+}
+
+impl ControllerChange {
+    pub fn decide(facts: &HostFacts, plan: &ClusterPlan, c: &ControllerHost) -> ControllerChange {
+        let upgrade = facts.running_version().as_deref() != Some(plan.version.as_str());
+        let wanted = mke_k0s::host_config(&plan.k0s_config, c.private_address.as_deref()).ok();
+        let reconfigure = match (&facts.config, &wanted) {
+            (Some(found), Some(w)) => !mke_k0s::configs_equal(found, w),
+            _ => true,
+        };
+        let reinstall = facts
+            .unit
+            .as_ref()
+            .is_some_and(|u| u.workloads() != c.workloads);
+        let restart = upgrade || reconfigure || reinstall;
+        ControllerChange {
+            upgrade,
+            reconfigure,
+            reinstall,
+            start: !restart && !facts.running(),
+        }
+    }
+
+    fn restarts(&self) -> bool {
+        self.upgrade || self.reconfigure || self.reinstall
+    }
+}
+
+/// Brings one installed controller to the plan; k0s is restarted only when
+/// something changed, and the API must answer again before the next one.
+async fn reconcile(
+    cancel: &Cancel,
+    host: &Arc<Host>,
+    facts: &HostFacts,
+    plan: &ClusterPlan,
+    c: &ControllerHost,
+) -> Result<(), OpError> {
+    let change = ControllerChange::decide(facts, plan, c);
+    if change.restarts() {
+        let phase = if change.upgrade {
+            "upgrade controller"
+        } else {
+            "reconfigure controller"
+        };
+        let step = Step::start(host.name(), phase);
+        if change.upgrade {
+            stage::stage_k0s(
+                host,
+                facts,
+                &plan.version,
+                &plan.source,
+                service::READY_TIMEOUT,
+            )
+            .await?;
+        }
+        if change.reconfigure {
+            configure::write_config(host, &plan.k0s_config, c.private_address.as_deref()).await?;
+        }
+        service::stop(host).await?;
+        if change.upgrade || change.reinstall {
+            let mut flags = install_flags(c);
+            flags.force = true;
+            service::install(host, &flags).await?;
+        }
+        service::start(host).await?;
+        service::wait_controller_ready(cancel, host).await?;
+        step.done();
+    } else if change.start {
+        let step = Step::start(host.name(), "start stopped controller");
+        service::start(host).await?;
+        service::wait_controller_ready(cancel, host).await?;
+        step.done();
+    }
+    Ok(())
+}
+
+fn by_address(plan: &ClusterPlan) -> BTreeMap<String, (String, ControllerHost)> {
+    plan.controllers
+        .iter()
+        .map(|(k, v)| (v.address.clone(), (k.clone(), v.clone())))
+        .collect()
+}
+
+async fn run(
+    rt: &Runtime,
+    cancel: &Cancel,
+    update: &Update<'_>,
+    reached: &mut ClusterReached,
+) -> Result<(), OpError> {
+    let after = update.after;
+    let (connected, all_answered) = connect_controllers(rt, &after.controllers, rt.patient()).await;
+    reached.host_keys = connected.host_keys.clone();
+    all_answered?;
+    let hosts = connected.hosts;
+    let locks = rt.lock_all(hosts.values()).await?;
+    let result = async {
+        let facts = probe::probe_each(rt, &hosts).await?;
+        for (key, host) in &hosts {
+            preflight(host, &facts[key], Expected::ClusterNamed(&after.name))?;
+        }
+        let old = by_address(update.before);
+        // Installed controllers first: upgrade, reconfigure or start them.
+        let mut running: Vec<String> = Vec::new();
+        for key in &after.order {
+            if !facts[key].installed() {
+                continue;
+            }
+            reconcile(
+                cancel,
+                &hosts[key],
+                &facts[key],
+                after,
+                &after.controllers[key],
+            )
+            .await?;
+            running.push(key.clone());
+        }
+        // Then controllers without k0s (new, or wiped): they join through a
+        // running controller, one at a time.
+        let no_anchor = || {
+            OpError::host(
+                &after.controllers[after.leader_key()].address,
+                "no controller of the cluster runs k0s, so none can admit the others",
+                "Restore one controller (or import the cluster again), then apply.",
+            )
+        };
+        for key in &after.order {
+            let f = &facts[key];
+            if f.installed() {
+                continue;
+            }
+            let anchor = &hosts[running.first().ok_or_else(no_anchor)?];
+            let host = &hosts[key];
+            let c = &after.controllers[key];
+            if old.contains_key(&c.address) || f.marker.is_some() {
+                etcd::leave(anchor, f, c).await?;
+            }
+            prepare(host, f, after, c).await?;
+            join_controller(cancel, anchor, host, after, c, update.id).await?;
+            running.push(key.clone());
+        }
+        let anchor = &hosts[running.first().ok_or_else(no_anchor)?];
+        // Controllers whose address left the map leave etcd and are wiped.
+        let kept = by_address(after);
+        for (address, (key, c)) in &old {
+            if kept.contains_key(address) {
+                continue;
+            }
+            remove_controller(rt, anchor, c)
+                .await
+                .map_err(|e| OpError::RemovingController {
+                    host: c.address.clone(),
+                    key: key.clone(),
+                    source: Box::new(e),
+                })?;
+        }
+        if update.needs_access {
+            let leader = &hosts[after.leader_key()];
+            reached.access = Some(admin_access(leader, &after.api_endpoint).await?);
+        }
+        reached.host_status = Some(
+            after
+                .order
+                .iter()
+                .map(|k| (k.clone(), HostStatus::Running))
+                .collect(),
+        );
+        reached.id = Some(update.id.to_string());
+        Ok(())
+    }
+    .await;
+    release_all(locks).await;
+    result
+}
+
+async fn remove_controller(rt: &Runtime, anchor: &Host, c: &ControllerHost) -> Result<(), OpError> {
+    let reachable = rt.connect(&c.target(), rt.quick()).await;
+    let facts = match &reachable {
+        Ok(h) => probe::probe(h).await.unwrap_or_default(),
+        Err(_) => HostFacts::default(),
+    };
+    etcd::leave(anchor, &facts, c).await?;
+    if let Ok(host) = reachable {
+        wipe::wipe(&Owned::unchecked(host)).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Create: connect the node → connect the first controller that answers →
+//! lock → probe → check the controller's cluster → preflight → stage k0s →
+//! write the marker → join (token, install, start, Ready, invalidate,
+//! reinstall, remove the token).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mke_ssh::Host;
+
+use super::{node_name, NodePlan, NodeReached, READY_TIMEOUT};
+use crate::ops::phase::connect::first_controller;
+use crate::ops::phase::marker::{self, Marker};
+use crate::ops::phase::preflight::{preflight, Expected};
+use crate::ops::phase::registration::wait_node_ready;
+use crate::ops::phase::{join, probe, stage};
+use crate::ops::{within_limit, Cancel, HostStatus, OpError, Partial, Runtime, Step};
+
+const WORKER_TOKEN_EXPIRY: Duration = Duration::from_secs(600);
+
+pub async fn create(
+    rt: &Runtime,
+    cancel: &Cancel,
+    plan: &NodePlan,
+    limit: Duration,
+) -> Result<NodeReached, Partial<NodeReached>> {
+    rt.node_lists().forget().await;
+    let mut reached = NodeReached::default();
+    let result = within_limit(
+        limit,
+        &plan.address,
+        "create",
+        run(rt, cancel, plan, &mut reached),
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(reached),
+        Err(e) => Err(Partial::new(reached, e)),
+    }
+}
+
+/// The name of the cluster `controller` serves, which must be `cluster_id`.
+async fn cluster_of(controller: &Host, plan: &NodePlan) -> Result<String, OpError> {
+    match marker::read_marker(controller).await? {
+        Some(m) if m.id == plan.cluster_id => Ok(m.cluster),
+        Some(m) => Err(OpError::host(
+            controller.name(),
+            format!(
+                "this controller belongs to cluster {} (id {}), not to cluster_id {}",
+                m.cluster, m.id, plan.cluster_id
+            ),
+            "Pass the controllers of the cluster the node should join.",
+        )),
+        None => Err(OpError::host(
+            controller.name(),
+            "this host is not a controller installed by the mke provider",
+            "Pass `mke_cluster.<name>.controllers`.",
+        )),
+    }
+}
+
+async fn run(
+    rt: &Runtime,
+    cancel: &Cancel,
+    plan: &NodePlan,
+    reached: &mut NodeReached,
+) -> Result<(), OpError> {
+    let step = Step::start(&plan.address, "connect");
+    let host = rt.connect(&plan.target(), rt.patient()).await?;
+    if plan.host_key.is_none() {
+        reached.host_key = Some(host.host_key().to_string());
+    }
+    step.done();
+    let controller = first_controller(
+        rt,
+        &plan.controllers,
+        rt.patient(),
+        &mut reached.controller_keys,
+        &plan.address,
+    )
+    .await?;
+    let lock = rt.lock(&host).await?;
+    let result = join_node(cancel, &host, &controller, plan, reached).await;
+    lock.release().await;
+    result
+}
+
+async fn join_node(
+    cancel: &Cancel,
+    host: &Arc<Host>,
+    controller: &Host,
+    plan: &NodePlan,
+    reached: &mut NodeReached,
+) -> Result<(), OpError> {
+    let facts = probe::probe(host).await?;
+    let cluster_name = cluster_of(controller, plan).await?;
+    preflight(host, &facts, Expected::ClusterId(&plan.cluster_id))?;
+    stage::stage_k0s(host, &facts, &plan.version, &plan.source, READY_TIMEOUT).await?;
+    let worker = Marker {
+        cluster: cluster_name,
+        id: plan.cluster_id.clone(),
+        role: "worker".into(),
+    };
+    marker::write_marker(host, &worker).await?;
+
+    let name = node_name(&facts);
+    let step = Step::start(host.name(), "join worker");
+    join::join(
+        controller,
+        host,
+        &plan.install_flags(),
+        WORKER_TOKEN_EXPIRY,
+        wait_node_ready(cancel, controller, &name, READY_TIMEOUT),
+    )
+    .await?;
+    step.done();
+    reached.node_name = Some(name);
+    reached.status = Some(HostStatus::Running);
+    Ok(())
+}

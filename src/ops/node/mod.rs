@@ -1,0 +1,100 @@
+//! `mke_node` on the hosts: one file per operation, each listing its phases
+//! in order.
+//!
+//! - [`create`]: connect the node and a controller → lock → probe → check the
+//!   cluster → preflight → stage → mark → join → Ready.
+//! - [`read`]: probe the host (one round trip) and look the Node up in the
+//!   listing shared by the whole refresh.
+//! - [`update`]: labels and taints through kubectl; a new version drains,
+//!   upgrades and uncordons; a stopped or unregistered node is brought back.
+//! - [`delete`]: drain and delete the Node, wipe the host.
+//! - [`import`]: probe the host → what it runs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mke_k0s::{InstallFlags, Role};
+use mke_ssh::Target;
+
+use super::phase::probe::HostFacts;
+use super::phase::stage::BinarySource;
+use super::runtime::target;
+use super::{ControllerHost, HostStatus};
+
+mod create;
+mod delete;
+mod import;
+mod read;
+mod update;
+
+pub use create::create;
+pub use delete::{delete, Deleted};
+pub use import::{import, parse_import_id, ImportedNode};
+pub use read::{read, NodeObserved, NodeSeen};
+pub use update::update;
+
+/// How long a joining or restarted worker may take to become Ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What a node operation works from: the planned (or stored) node.
+#[derive(Debug, Clone)]
+pub struct NodePlan {
+    pub cluster_id: String,
+    pub version: String,
+    pub source: BinarySource,
+    pub address: String,
+    pub private_address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub host_key: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<String>,
+    pub drain_timeout: Duration,
+    pub controllers: BTreeMap<String, ControllerHost>,
+    /// Known once the node has joined.
+    pub node_name: Option<String>,
+    /// What the last refresh saw.
+    pub status: Option<String>,
+}
+
+impl NodePlan {
+    pub fn target(&self) -> Target {
+        target(
+            &self.address,
+            self.port,
+            self.user.as_deref(),
+            self.host_key.as_deref(),
+        )
+    }
+
+    fn install_flags(&self) -> InstallFlags {
+        let mut f = InstallFlags::new(Role::Worker);
+        f.labels = self.labels.clone();
+        f.taints = self.taints.clone();
+        f.kubelet_extra_args = self
+            .private_address
+            .as_ref()
+            .map(|ip| format!("--node-ip={ip}"));
+        f
+    }
+
+    fn name(&self) -> &str {
+        self.node_name.as_deref().unwrap_or_default()
+    }
+}
+
+/// What the hosts hold after a create or update.
+#[derive(Debug, Clone, Default)]
+pub struct NodeReached {
+    /// The node's host key, when learned on first contact.
+    pub host_key: Option<String>,
+    /// Host keys of the controllers contacted, by controller key.
+    pub controller_keys: BTreeMap<String, String>,
+    pub node_name: Option<String>,
+    pub status: Option<HostStatus>,
+}
+
+/// The Kubernetes node name: the lowercased hostname, as the kubelet registers it.
+fn node_name(facts: &HostFacts) -> String {
+    facts.hostname.to_lowercase()
+}

@@ -1,0 +1,169 @@
+//! Update: nothing on the hosts when only `controllers` or configuration-side
+//! values changed. Otherwise connect → a controller → lock → probe → a new
+//! version: cordon, drain, stage, stop, reinstall, start, Ready, uncordon;
+//! a stopped node: start, Ready → a missing Node: wait for it to register,
+//! else restart k0s → labels and taints → the unit carries them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mke_ssh::Host;
+
+use super::{NodePlan, NodeReached, READY_TIMEOUT};
+use crate::ops::phase::connect::first_controller;
+use crate::ops::phase::lock::release_all;
+use crate::ops::phase::probe::{self, HostFacts};
+use crate::ops::phase::registration::{
+    get_node, reconcile_labels_and_taints, wait_node_ready, wait_registered, LabelsAndTaints,
+};
+use crate::ops::phase::{drain, service, stage};
+use crate::ops::{within_limit, Cancel, HostStatus, OpError, Partial, Runtime, Step};
+
+/// A deleted Node object gets this long to come back before k0s is restarted.
+const REREGISTER_GRACE: Duration = Duration::from_secs(60);
+
+pub async fn update(
+    rt: &Runtime,
+    cancel: &Cancel,
+    before: &NodePlan,
+    after: &NodePlan,
+    limit: Duration,
+) -> Result<NodeReached, Partial<NodeReached>> {
+    rt.node_lists().forget().await;
+    let mut reached = NodeReached::default();
+    let result = within_limit(
+        limit,
+        &after.address,
+        "update",
+        run(rt, cancel, before, after, &mut reached),
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(reached),
+        Err(e) => Err(Partial::new(reached, e)),
+    }
+}
+
+async fn run(
+    rt: &Runtime,
+    cancel: &Cancel,
+    before: &NodePlan,
+    after: &NodePlan,
+    reached: &mut NodeReached,
+) -> Result<(), OpError> {
+    let labels_changed = before.labels != after.labels || before.taints != after.taints;
+    let upgrade = before.version != after.version;
+    let running = before.status.as_deref().unwrap_or("running") == "running";
+    if !labels_changed && !upgrade && running {
+        // Only `controllers` or configuration-side values changed: recorded only.
+        return Ok(());
+    }
+    let host = rt.connect(&after.target(), rt.patient()).await?;
+    let controller = first_controller(
+        rt,
+        &after.controllers,
+        rt.patient(),
+        &mut reached.controller_keys,
+        &after.address,
+    )
+    .await?;
+    let locks = vec![rt.lock(&host).await?];
+    let result = async {
+        let facts = probe::probe(&host).await?;
+        if upgrade {
+            upgrade_worker(rt, cancel, &host, &controller, &facts, after).await?;
+        } else if !facts.running() {
+            let step = Step::start(host.name(), "start stopped worker");
+            service::start(&host).await?;
+            wait_node_ready(cancel, &controller, before.name(), READY_TIMEOUT).await?;
+            step.done();
+        }
+        let info = registered(cancel, &host, &controller, before.name()).await?;
+        let had_labels: BTreeMap<String, String> = before
+            .labels
+            .keys()
+            .filter_map(|k| info.labels.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        let had_taints: Vec<String> = info
+            .taints
+            .iter()
+            .map(|t| t.to_string())
+            .filter(|t| before.taints.contains(t))
+            .collect();
+        reconcile_labels_and_taints(
+            &controller,
+            before.name(),
+            LabelsAndTaints {
+                want_labels: &after.labels,
+                had_labels: &had_labels,
+                want_taints: &after.taints,
+                had_taints: &had_taints,
+            },
+        )
+        .await?;
+        if labels_changed && !upgrade {
+            // The unit carries the current labels and taints, so a Node that
+            // registers again gets them. k0s reads them at start only: no restart.
+            let mut flags = after.install_flags();
+            flags.force = true;
+            service::install(&host, &flags).await?;
+        }
+        reached.status = Some(HostStatus::Running);
+        Ok(())
+    }
+    .await;
+    release_all(locks).await;
+    result
+}
+
+async fn upgrade_worker(
+    rt: &Runtime,
+    cancel: &Cancel,
+    host: &Arc<Host>,
+    controller: &Host,
+    facts: &HostFacts,
+    after: &NodePlan,
+) -> Result<(), OpError> {
+    let name = after.name();
+    let step = Step::start(host.name(), "drain and upgrade worker");
+    let drains = rt.drains();
+    let _permit = drains.acquire().await.expect("drain semaphore");
+    drain::cordon(controller, name).await?;
+    drain::drain(controller, name, after.drain_timeout).await?;
+    stage::stage_k0s(host, facts, &after.version, &after.source, READY_TIMEOUT).await?;
+    service::stop(host).await?;
+    let mut flags = after.install_flags();
+    flags.force = true;
+    service::install(host, &flags).await?;
+    service::start(host).await?;
+    wait_node_ready(cancel, controller, name, READY_TIMEOUT).await?;
+    drain::uncordon(controller, name).await?;
+    step.done();
+    Ok(())
+}
+
+/// The Node object; when it is missing, it gets a grace period to register
+/// again, then k0s is restarted (a kubelet registers at start only).
+async fn registered(
+    cancel: &Cancel,
+    host: &Host,
+    controller: &Host,
+    name: &str,
+) -> Result<mke_k0s::NodeInfo, OpError> {
+    if let Some(info) = get_node(controller, name).await? {
+        return Ok(info);
+    }
+    let step = Step::start(host.name(), "wait for the Node to register again");
+    let info = match wait_registered(cancel, controller, name, REREGISTER_GRACE).await {
+        Ok(n) => n,
+        Err(OpError::Timeout { .. }) => {
+            service::stop(host).await?;
+            service::start(host).await?;
+            wait_node_ready(cancel, controller, name, READY_TIMEOUT).await?
+        }
+        Err(e) => return Err(e),
+    };
+    step.done();
+    Ok(info)
+}

@@ -1,0 +1,70 @@
+//! The Node objects of a cluster, listed once for every `mke_node` refreshed
+//! at about the same time: a refresh of 50 nodes then costs the controller
+//! one `kubectl get nodes` instead of 50 round trips.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mke_k0s::NodeInfo;
+use mke_ssh::{Command, Host};
+
+use super::OpError;
+
+/// How long one listing serves later reads: a whole refresh. Terraform runs
+/// a refresh in a provider process of its own, and every change to a node
+/// made by this process forgets the listings.
+const NODE_LIST_FRESH: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+pub struct NodeLists {
+    by_controller: tokio::sync::Mutex<BTreeMap<String, Listing>>,
+}
+
+/// When a controller's nodes were listed, and what they were.
+type Listing = (Instant, Arc<BTreeMap<String, NodeInfo>>);
+
+impl NodeLists {
+    pub async fn forget(&self) {
+        self.by_controller.lock().await.clear();
+    }
+
+    pub async fn lookup(&self, controller: &Host, name: &str) -> Result<Option<NodeInfo>, OpError> {
+        // Held across the fetch, so concurrent reads wait for one listing.
+        let mut cache = self.by_controller.lock().await;
+        if let Some((at, nodes)) = cache.get(controller.name()) {
+            if at.elapsed() < NODE_LIST_FRESH {
+                return Ok(nodes.get(name).cloned());
+            }
+        }
+        let nodes = Arc::new(list_nodes(controller).await?);
+        cache.insert(
+            controller.name().to_string(),
+            (Instant::now(), nodes.clone()),
+        );
+        Ok(nodes.get(name).cloned())
+    }
+}
+
+async fn list_nodes(controller: &Host) -> Result<BTreeMap<String, NodeInfo>, OpError> {
+    let out = controller
+        .check(&Command::new(format!(
+            "{} kubectl get nodes -o json",
+            mke_k0s::K0S_BINARY_PATH
+        )))
+        .await?;
+    let bad = |e: String| {
+        OpError::host(
+            controller.name(),
+            format!("unexpected node list: {e}"),
+            "Check k0s on the controller.",
+        )
+    };
+    let list: serde_json::Value = serde_json::from_str(&out).map_err(|e| bad(e.to_string()))?;
+    let mut nodes = BTreeMap::new();
+    for item in list["items"].as_array().into_iter().flatten() {
+        let info = mke_k0s::parse_node_json(&item.to_string()).map_err(|e| bad(e.to_string()))?;
+        nodes.insert(info.name.clone(), info);
+    }
+    Ok(nodes)
+}

@@ -1,0 +1,112 @@
+//! A worker's Node object, seen from a controller: read it, wait for it to
+//! be Ready or to register again, and keep its managed labels and taints.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mke_k0s::NodeInfo;
+use mke_ssh::{Command, Host};
+
+use crate::ops::{wait_for, Cancel, OpError};
+
+pub async fn get_node(controller: &Host, name: &str) -> Result<Option<NodeInfo>, OpError> {
+    let out = controller
+        .run(&Command::new(mke_k0s::cli::kubectl_get_node_json(name)))
+        .await?;
+    if out.status != 0 {
+        if out.stderr.contains("NotFound") || out.stderr.contains("not found") {
+            return Ok(None);
+        }
+        return Err(OpError::host(
+            controller.name(),
+            format!(
+                "`k0s kubectl get node {name}` failed: {}",
+                out.stderr.trim()
+            ),
+            "Check that k0s runs on the controller.",
+        ));
+    }
+    mke_k0s::parse_node_json(&out.stdout)
+        .map(Some)
+        .map_err(|e| {
+            OpError::host(
+                controller.name(),
+                format!("unexpected Node JSON: {e}"),
+                "Check the k0s version.",
+            )
+        })
+}
+
+pub async fn wait_node_ready(
+    cancel: &Cancel,
+    controller: &Host,
+    name: &str,
+    timeout: Duration,
+) -> Result<NodeInfo, OpError> {
+    wait_for(
+        cancel,
+        controller.name(),
+        &format!("node {name} to be Ready"),
+        timeout,
+        || async move { Ok(get_node(controller, name).await?.filter(|n| n.ready)) },
+    )
+    .await
+}
+
+pub async fn wait_registered(
+    cancel: &Cancel,
+    controller: &Host,
+    name: &str,
+    timeout: Duration,
+) -> Result<NodeInfo, OpError> {
+    wait_for(
+        cancel,
+        controller.name(),
+        &format!("node {name} to register"),
+        timeout,
+        || get_node(controller, name),
+    )
+    .await
+}
+
+/// The labels and taints the Node should have, and those of the managed
+/// keys it has now.
+pub struct LabelsAndTaints<'a> {
+    pub want_labels: &'a BTreeMap<String, String>,
+    pub had_labels: &'a BTreeMap<String, String>,
+    pub want_taints: &'a [String],
+    pub had_taints: &'a [String],
+}
+
+/// Adds what the plan has and removes what it no longer has.
+pub async fn reconcile_labels_and_taints(
+    controller: &Host,
+    name: &str,
+    change: LabelsAndTaints<'_>,
+) -> Result<(), OpError> {
+    let removed: Vec<String> = change
+        .had_labels
+        .keys()
+        .filter(|k| !change.want_labels.contains_key(*k))
+        .cloned()
+        .collect();
+    if let Some(cmd) = mke_k0s::cli::kubectl_label(name, change.want_labels, &removed) {
+        controller.check(&Command::new(cmd)).await?;
+    }
+    let taint_key = |t: &str| t.split([':', '=']).next().unwrap_or_default().to_string();
+    let gone: Vec<String> = change
+        .had_taints
+        .iter()
+        .filter(|t| {
+            !change
+                .want_taints
+                .iter()
+                .any(|w| taint_key(w) == taint_key(t))
+        })
+        .cloned()
+        .collect();
+    if let Some(cmd) = mke_k0s::cli::kubectl_taint(name, change.want_taints, &gone) {
+        controller.check(&Command::new(cmd)).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Progress a person can follow in the logs (one line when a phase starts on
+//! a host, one when it ends, with its elapsed time), waits that say what
+//! they wait for, and the resource-wide time limit.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use super::{Cancel, OpError};
+
+/// Logs one phase on one host at INFO with its elapsed time.
+pub struct Step {
+    host: String,
+    phase: &'static str,
+    started: Instant,
+}
+
+impl Step {
+    pub fn start(host: &str, phase: &'static str) -> Step {
+        tracing::info!(host = host, phase = phase, "{host}: {phase}…");
+        Step {
+            host: host.to_string(),
+            phase,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn done(self) {
+        let elapsed = self.started.elapsed();
+        tracing::info!(
+            host = self.host.as_str(),
+            phase = self.phase,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "{}: {} done in {:.1}s",
+            self.host,
+            self.phase,
+            elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// Polls `check` until it returns `Some`, logging every 10 s what it waits
+/// for; fails at `timeout` or when the run is cancelled. The interval starts
+/// at 200 ms and doubles up to 2 s.
+pub async fn wait_for<T, F, Fut>(
+    cancel: &Cancel,
+    host: &str,
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<T, OpError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, OpError>>,
+{
+    let started = Instant::now();
+    let mut last_log = Instant::now();
+    let mut interval = Duration::from_millis(200);
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if started.elapsed() >= timeout {
+            return Err(OpError::Timeout {
+                host: host.to_string(),
+                what: what.to_string(),
+                after: timeout,
+            });
+        }
+        if last_log.elapsed() >= Duration::from_secs(10) {
+            tracing::info!(
+                host = host,
+                "{host}: still waiting for {what} ({}s)",
+                started.elapsed().as_secs()
+            );
+            last_log = Instant::now();
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Err(OpError::Cancelled { what: format!("waiting for {what} on {host}") }),
+            _ = tokio::time::sleep(interval) => {}
+        }
+        interval = (interval * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Runs `work` within the resource's time limit (`timeouts`).
+pub async fn within_limit<T>(
+    limit: Duration,
+    host: &str,
+    what: &str,
+    work: impl Future<Output = Result<T, OpError>>,
+) -> Result<T, OpError> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(OpError::Timeout {
+            host: host.to_string(),
+            what: what.to_string(),
+            after: limit,
+        })
+    })
+}

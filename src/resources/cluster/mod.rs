@@ -1,0 +1,316 @@
+//! `mke_cluster`: the k0s control plane. This folder is the Terraform side:
+//! [`schema`], plan-time checks and planning ([`plan`]), and the typed
+//! [`model`] that plans and state decode into. The host work lives in
+//! `crate::ops::cluster`.
+
+mod model;
+mod plan;
+mod schema;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tfplugin::tfvalue::{from_value, Value};
+use tfplugin::{
+    Ctx, Diagnostics, IdentityAttribute, IdentitySchema, Plan, PlanRequest, Resource, Schema,
+    StateOutcome,
+};
+
+pub use model::{nulls_for_unknowns, time_limit, ClusterModel, TimeoutsModel};
+pub use plan::{
+    cluster_spec, controller_addresses, plan_cluster, validate_config, validate_timeouts,
+};
+pub use schema::{schema, timeouts_attribute};
+
+use crate::ops::cluster::{self, Seen, Update};
+use crate::ops::{HostStatus, OpError};
+use crate::resources::controllers;
+use crate::resources::diagnose;
+use crate::resources::{runtime, SharedRuntime};
+use model::{statuses, ControllersOnly};
+
+pub const TYPE_NAME: &str = "mke_cluster";
+
+pub struct ClusterResource {
+    pub runtime: SharedRuntime,
+}
+
+fn outcome(state: Value, diagnostics: Diagnostics) -> StateOutcome {
+    StateOutcome {
+        state,
+        private: Vec::new(),
+        diagnostics,
+    }
+}
+
+pub fn identity_schema() -> IdentitySchema {
+    IdentitySchema {
+        version: 0,
+        attributes: vec![IdentityAttribute {
+            name: "controllers".into(),
+            ty: tfplugin::tfvalue::Type::String,
+            required_for_import: true,
+            description: "Every controller as `<key>=<address>[:<port>]`, comma-separated.".into(),
+        }],
+    }
+}
+
+/// `<key>=<address>[:<port>],…`: the import ID, and the identity.
+pub fn import_id(state: &Value) -> Option<String> {
+    let Value::Map(entries) = state.get_attr("controllers") else {
+        return None;
+    };
+    let mut parts = Vec::new();
+    for (key, entry) in entries {
+        let address = entry.get_attr("address").as_str()?;
+        match entry.get_attr("port").as_i64() {
+            Some(port) => parts.push(format!("{key}={address}:{port}")),
+            None => parts.push(format!("{key}={address}")),
+        }
+    }
+    Some(parts.join(","))
+}
+
+#[async_trait]
+impl Resource for ClusterResource {
+    fn type_name(&self) -> &'static str {
+        TYPE_NAME
+    }
+    fn schema(&self) -> Schema {
+        schema()
+    }
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(identity_schema())
+    }
+    fn identity(&self, state: &Value) -> Option<Value> {
+        let id = import_id(state)?;
+        Some(Value::Object(BTreeMap::from([(
+            "controllers".to_string(),
+            Value::String(id),
+        )])))
+    }
+    fn import_id_from_identity(&self, identity: &Value) -> Result<String, Diagnostics> {
+        identity
+            .get_attr("controllers")
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                let mut d = Diagnostics::new();
+                d.error("Invalid identity", "`controllers` must be a known string.");
+                d
+            })
+    }
+    fn validate(&self, config: &Value) -> Diagnostics {
+        validate_config(config)
+    }
+    fn modify_plan(&self, request: &PlanRequest<'_>, plan: &mut Plan) {
+        plan_cluster(request, plan)
+    }
+
+    async fn create(&self, ctx: &Ctx, planned: Value, _config: Value) -> StateOutcome {
+        let rt = match runtime(&self.runtime) {
+            Ok(rt) => rt,
+            Err(e) => {
+                return outcome(
+                    Value::Null,
+                    diagnose::error("Cannot create the cluster", &e),
+                )
+            }
+        };
+        let Some((mut model, plan)) = ClusterModel::decode(&planned).and_then(|m| {
+            let p = m.plan()?;
+            Some((m, p))
+        }) else {
+            let e = OpError::UnknownAtApply {
+                resource: TYPE_NAME.into(),
+            };
+            return outcome(
+                Value::Null,
+                diagnose::error("Cannot create the cluster", &e),
+            );
+        };
+        let limit = time_limit(&model.timeouts, "create", Duration::from_secs(30 * 60));
+        match cluster::create(rt, &ctx.cancel, &plan, limit).await {
+            Ok(reached) => {
+                model.record(&reached);
+                outcome(model.encode(), Diagnostics::new())
+            }
+            Err(partial) => {
+                // Keep what was done: Terraform saves it tainted, and the next
+                // apply resets these hosts and installs again.
+                model.record(&partial.reached);
+                let mut state = model.encode();
+                nulls_for_unknowns(&mut state);
+                outcome(
+                    state,
+                    diagnose::error("Creating the cluster failed", &partial.error),
+                )
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        prior: Value,
+        planned: Value,
+        _config: Value,
+        _private: Vec<u8>,
+    ) -> StateOutcome {
+        let rt = match runtime(&self.runtime) {
+            Ok(rt) => rt,
+            Err(e) => return outcome(prior, diagnose::error("Cannot update the cluster", &e)),
+        };
+        let decoded = ClusterModel::decode(&prior).zip(ClusterModel::decode(&planned));
+        let plans = decoded
+            .as_ref()
+            .and_then(|(b, a)| Some((b.plan()?, a.plan()?)));
+        let (Some((prior_model, mut model)), Some((before, after))) = (decoded, plans) else {
+            // Only configuration-side values (after import) change: nothing to do on hosts.
+            return outcome(planned, Diagnostics::new());
+        };
+        let id = prior_model
+            .id
+            .known()
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        let update = Update {
+            before: &before,
+            after: &after,
+            id: &id,
+            needs_access: model.kubeconfig.is_unknown() || model.ca_certificate.is_unknown(),
+            limit: time_limit(&model.timeouts, "update", Duration::from_secs(60 * 60)),
+        };
+        match cluster::update(rt, &ctx.cancel, update).await {
+            Ok(reached) => {
+                model.record(&reached);
+                outcome(model.encode(), Diagnostics::new())
+            }
+            Err(partial) => {
+                // The state reached so far: the next apply carries on from it.
+                let mut reached_model = prior_model;
+                reached_model.controllers = model.controllers;
+                controllers::record_host_keys(
+                    &mut reached_model.controllers,
+                    &partial.reached.host_keys,
+                );
+                let mut state = reached_model.encode();
+                nulls_for_unknowns(&mut state);
+                outcome(
+                    state,
+                    diagnose::error("Updating the cluster failed", &partial.error),
+                )
+            }
+        }
+    }
+
+    async fn delete(&self, _ctx: &Ctx, prior: Value, _private: Vec<u8>) -> Diagnostics {
+        let rt = match runtime(&self.runtime) {
+            Ok(rt) => rt,
+            Err(e) => return diagnose::error("Cannot delete the cluster", &e),
+        };
+        let Ok(ControllersOnly {
+            controllers: models,
+        }) = from_value(&prior)
+        else {
+            return Diagnostics::new();
+        };
+        let mut d = Diagnostics::new();
+        for (key, r) in cluster::delete(rt, &controllers::hosts(&models)).await {
+            match r {
+                Ok(()) => {}
+                Err(e) if e.is_unreachable() => d.warning(
+                    format!("Controller {key} was unreachable; it was not wiped"),
+                    format!("{e}\n\nk0s may still be installed there. Run `k0s stop; k0s reset` on it by hand."),
+                ),
+                Err(e) => d.extend(diagnose::error(&format!("Wiping controller {key} failed"), &e)),
+            }
+        }
+        d
+    }
+
+    async fn read(&self, _ctx: &Ctx, current: Value, private: Vec<u8>) -> StateOutcome {
+        let rt = match runtime(&self.runtime) {
+            Ok(rt) => rt,
+            Err(e) => return outcome(current, diagnose::error("Cannot read the cluster", &e)),
+        };
+        let Some((mut model, plan)) = ClusterModel::decode(&current).and_then(|m| {
+            let p = m.plan()?;
+            Some((m, p))
+        }) else {
+            return StateOutcome {
+                state: current,
+                private,
+                diagnostics: Diagnostics::new(),
+            };
+        };
+        let mut d = Diagnostics::new();
+        let mut status = BTreeMap::new();
+        let mut any_k0s = false;
+        let mut all_answered = true;
+        for (key, seen) in cluster::read(rt, &plan).await {
+            match seen {
+                Seen::Refused(e) => {
+                    all_answered = false;
+                    d.extend(diagnose::error(
+                        &format!("Cannot read controller {key}"),
+                        &e,
+                    ));
+                }
+                Seen::Unreachable(e) => {
+                    all_answered = false;
+                    status.insert(key.clone(), HostStatus::Unreachable);
+                    d.warning(
+                        format!("Controller {key} is unreachable"),
+                        format!(
+                            "{e}\n\nIts state is kept as it was; the plan shows it as `unreachable`."
+                        ),
+                    );
+                }
+                Seen::Found(found) => {
+                    status.insert(key.clone(), found.status);
+                    any_k0s |= found.has_k0s;
+                    model.record_drift(&key, &found);
+                }
+            }
+        }
+        let state = if d.has_errors() {
+            // Nothing learned from a refused host may reach the plan.
+            current
+        } else if all_answered && !any_k0s {
+            tracing::info!("k0s is gone from every controller; removing mke_cluster from state");
+            Value::Null
+        } else {
+            model.host_status = tfplugin::tfvalue::Unknowable::Known(Some(statuses(&status)));
+            model.encode()
+        };
+        StateOutcome {
+            state,
+            private,
+            diagnostics: d,
+        }
+    }
+
+    async fn import(&self, _ctx: &Ctx, id: &str) -> StateOutcome {
+        let summary = "Cannot import the cluster";
+        let hint = "The import ID lists every controller: <key>=<address>[:<port>],<key>=<address>[:<port>]…";
+        let targets = match cluster::parse_import_id(id) {
+            Ok(t) => t,
+            Err(e) => {
+                let mut d = Diagnostics::new();
+                d.error(summary, format!("{e}. {hint}"));
+                return outcome(Value::Null, d);
+            }
+        };
+        let rt = match runtime(&self.runtime) {
+            Ok(rt) => rt,
+            Err(e) => return outcome(Value::Null, diagnose::error(summary, &e)),
+        };
+        match cluster::import(rt, &targets).await {
+            Ok(found) => outcome(ClusterModel::imported(&found).encode(), Diagnostics::new()),
+            Err(e) => outcome(Value::Null, diagnose::error(summary, &e)),
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! `mke_cluster` as typed values: the model Terraform's plan and state decode
+//! into, the [`ClusterPlan`] host work runs on, and the state built back
+//! from what the hosts reached.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tfplugin::tfvalue::{from_value, to_value, Unknowable, Value};
+
+use crate::ops::cluster::{ClusterPlan, ClusterReached, ControllerSeen, ImportedCluster};
+use crate::ops::phase::stage::BinarySource;
+use crate::ops::HostStatus;
+use crate::resources::controllers::{self, ControllerModel, ControllersModel};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterModel {
+    pub name: String,
+    pub k0s_version: String,
+    pub k0s_binary_path: Option<String>,
+    pub k0s_download_url: Option<String>,
+    pub controllers: ControllersModel,
+    pub api: Option<ApiModel>,
+    pub network: Option<NetworkModel>,
+    pub k0s_config_overrides: Option<String>,
+    pub timeouts: Option<TimeoutsModel>,
+    pub id: Unknowable<Option<String>>,
+    pub api_endpoint: Unknowable<Option<String>>,
+    pub kubeconfig: Unknowable<Option<String>>,
+    pub ca_certificate: Unknowable<Option<String>>,
+    pub controller_addresses: Unknowable<Option<Vec<String>>>,
+    pub k0s_config: Unknowable<Option<String>>,
+    pub host_status: Unknowable<Option<BTreeMap<String, String>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiModel {
+    pub external_address: Option<String>,
+    pub sans: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkModel {
+    pub pod_cidr: String,
+    pub service_cidr: String,
+    pub cluster_domain: String,
+    pub kube_proxy_mode: String,
+    pub calico: CalicoModel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalicoModel {
+    pub mode: String,
+    pub vxlan_port: u16,
+    pub vxlan_vni: u32,
+    pub mtu: u32,
+    pub wireguard: bool,
+}
+
+/// `timeouts` of `mke_cluster` and `mke_node`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeoutsModel {
+    pub create: Option<String>,
+    pub update: Option<String>,
+    pub delete: Option<String>,
+}
+
+/// The limit of one operation: the configured `timeouts.<op>`, or `default`.
+pub fn time_limit(timeouts: &Option<TimeoutsModel>, op: &str, default: Duration) -> Duration {
+    let configured = timeouts.as_ref().and_then(|t| match op {
+        "create" => t.create.as_deref(),
+        "update" => t.update.as_deref(),
+        _ => t.delete.as_deref(),
+    });
+    configured
+        .and_then(|t| mke_k0s::parse_duration(t).ok())
+        .unwrap_or(default)
+}
+
+/// Terraform needs every value known after apply; what a failed run did not
+/// learn is saved as null.
+pub fn nulls_for_unknowns(v: &mut Value) {
+    match v {
+        Value::Unknown => *v = Value::Null,
+        Value::Object(f) | Value::Map(f) => f.values_mut().for_each(nulls_for_unknowns),
+        Value::List(l) | Value::Set(l) | Value::Tuple(l) => {
+            l.iter_mut().for_each(nulls_for_unknowns)
+        }
+        _ => {}
+    }
+}
+
+impl ClusterModel {
+    pub fn decode(value: &Value) -> Option<ClusterModel> {
+        from_value(value).ok()
+    }
+
+    pub fn encode(&self) -> Value {
+        to_value(self).expect("the cluster model matches its schema")
+    }
+
+    /// What host work needs, when the value holds all of it.
+    pub fn plan(&self) -> Option<ClusterPlan> {
+        let k0s_config = self.k0s_config.known()?.clone()?;
+        let api_endpoint = self.api_endpoint.known()?.clone()?;
+        let controllers = controllers::hosts(&self.controllers);
+        let mut order: Vec<String> = controllers.keys().cloned().collect();
+        let leader = self
+            .controller_addresses
+            .known()
+            .and_then(|a| a.as_ref())
+            .and_then(|a| a.first());
+        if let Some(leader) = leader {
+            if let Some(pos) = order.iter().position(|k| controllers[k].address == *leader) {
+                let k = order.remove(pos);
+                order.insert(0, k);
+            }
+        }
+        if order.is_empty() {
+            return None;
+        }
+        Some(ClusterPlan {
+            name: self.name.clone(),
+            version: self.k0s_version.clone(),
+            source: BinarySource::new(
+                self.k0s_binary_path.as_deref(),
+                self.k0s_download_url.as_deref(),
+            ),
+            controllers,
+            order,
+            k0s_config,
+            api_endpoint,
+        })
+    }
+
+    /// Writes what the hosts reached into the model.
+    pub fn record(&mut self, reached: &ClusterReached) {
+        controllers::record_host_keys(&mut self.controllers, &reached.host_keys);
+        if let (Unknowable::Unknown, Some(id)) = (&self.id, &reached.id) {
+            self.id = Unknowable::Known(Some(id.clone()));
+        }
+        if let Some(status) = &reached.host_status {
+            self.host_status = Unknowable::Known(Some(statuses(status)));
+        }
+        if let Some(access) = &reached.access {
+            self.kubeconfig = Unknowable::Known(Some(access.kubeconfig.clone()));
+            self.ca_certificate = Unknowable::Known(Some(access.ca_certificate.clone()));
+        }
+    }
+
+    /// Records the drift Read saw on one controller.
+    pub fn record_drift(&mut self, key: &str, seen: &ControllerSeen) {
+        if let Some(v) = &seen.version {
+            self.k0s_version = v.clone();
+        }
+        if let Some(c) = &seen.k0s_config {
+            self.k0s_config = Unknowable::Known(Some(c.clone()));
+        }
+        if let (Some(w), Some(c)) = (seen.workloads, self.controllers.get_mut(key)) {
+            c.workloads = Some(w);
+        }
+    }
+
+    /// The state after an import.
+    pub fn imported(found: &ImportedCluster) -> ClusterModel {
+        let n = &found.settings.network;
+        let controllers = found
+            .controllers
+            .iter()
+            .map(|(key, c)| {
+                let model = ControllerModel {
+                    address: c.address.clone(),
+                    private_address: c.private_address.clone(),
+                    port: c.port,
+                    user: None,
+                    host_key: Unknowable::Known(Some(c.host_key.clone())),
+                    workloads: Some(c.workloads),
+                };
+                (key.clone(), model)
+            })
+            .collect();
+        ClusterModel {
+            name: found.name.clone(),
+            k0s_version: found.version.clone(),
+            k0s_binary_path: None,
+            k0s_download_url: None,
+            controllers,
+            api: found
+                .settings
+                .api
+                .external_address
+                .as_ref()
+                .map(|a| ApiModel {
+                    external_address: Some(a.clone()),
+                    sans: None,
+                }),
+            network: Some(NetworkModel {
+                pod_cidr: n.pod_cidr.clone(),
+                service_cidr: n.service_cidr.clone(),
+                cluster_domain: n.cluster_domain.clone(),
+                kube_proxy_mode: n.kube_proxy_mode.to_string(),
+                calico: CalicoModel {
+                    mode: n.calico.mode.to_string(),
+                    vxlan_port: n.calico.vxlan_port,
+                    vxlan_vni: n.calico.vxlan_vni,
+                    mtu: n.calico.mtu,
+                    wireguard: n.calico.wireguard,
+                },
+            }),
+            k0s_config_overrides: None,
+            timeouts: None,
+            id: Unknowable::Known(Some(found.id.clone())),
+            api_endpoint: Unknowable::Known(Some(found.api_endpoint.clone())),
+            kubeconfig: Unknowable::Known(Some(found.access.kubeconfig.clone())),
+            ca_certificate: Unknowable::Known(Some(found.access.ca_certificate.clone())),
+            controller_addresses: Unknowable::Known(Some(found.controller_addresses.clone())),
+            k0s_config: Unknowable::Known(Some(found.k0s_config.clone())),
+            host_status: Unknowable::Known(Some(
+                found
+                    .controllers
+                    .iter()
+                    .map(|(k, c)| (k.clone(), c.status.as_str().to_string()))
+                    .collect(),
+            )),
+        }
+    }
+}
+
+pub fn statuses(status: &BTreeMap<String, HostStatus>) -> BTreeMap<String, String> {
+    status
+        .iter()
+        .map(|(k, s)| (k.clone(), s.as_str().to_string()))
+        .collect()
+}
+
+/// Only the controllers: enough to delete a cluster whatever else its state holds.
+#[derive(Debug, Deserialize)]
+pub struct ControllersOnly {
+    pub controllers: ControllersModel,
+}

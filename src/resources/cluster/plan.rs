@@ -1,0 +1,355 @@
+//! Plan time: validation of the configuration (every check names its
+//! attribute) and the planned computed values (addresses, endpoint, the
+//! rendered ClusterConfig, the rebuild warning).
+
+use tfplugin::tfvalue::{AttributePath, Value};
+use tfplugin::{Diagnostics, Plan, PlanRequest};
+
+use super::schema::schema;
+use crate::resources::controllers;
+use crate::resources::validate::{
+    check_address, check_cidr, check_duration, check_k0s_version, check_one_of, check_port,
+    check_range, parse_ipv4_cidr,
+};
+
+/// Settings that cannot change under a running cluster.
+const IMMUTABLE_NETWORK: [&[&str]; 6] = [
+    &["network", "pod_cidr"],
+    &["network", "service_cidr"],
+    &["network", "cluster_domain"],
+    &["network", "calico", "mode"],
+    &["network", "calico", "vxlan_port"],
+    &["network", "calico", "vxlan_vni"],
+];
+
+pub fn validate_timeouts(d: &mut Diagnostics, config: &Value) {
+    let t = config.get_attr("timeouts");
+    for op in ["create", "update", "delete"] {
+        check_duration(
+            d,
+            AttributePath::root().attribute("timeouts").attribute(op),
+            t.get_attr(op),
+        );
+    }
+}
+
+pub fn validate_config(config: &Value) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let root = AttributePath::root();
+    check_k0s_version(
+        &mut d,
+        root.clone().attribute("k0s_version"),
+        config.get_attr("k0s_version"),
+    );
+    controllers::validate(&mut d, config.get_attr("controllers"));
+
+    let api = config.get_attr("api");
+    check_address(
+        &mut d,
+        root.clone().attribute("api").attribute("external_address"),
+        api.get_attr("external_address"),
+    );
+
+    let network = config.get_attr("network");
+    let net_path = root.clone().attribute("network");
+    let pods = check_cidr(
+        &mut d,
+        net_path.clone().attribute("pod_cidr"),
+        network.get_attr("pod_cidr"),
+    )
+    .or_else(|| {
+        network
+            .get_attr("pod_cidr")
+            .is_null()
+            .then(|| parse_ipv4_cidr(&mke_k0s::NetworkSpec::default().pod_cidr).ok())
+            .flatten()
+    });
+    let services = check_cidr(
+        &mut d,
+        net_path.clone().attribute("service_cidr"),
+        network.get_attr("service_cidr"),
+    )
+    .or_else(|| {
+        network
+            .get_attr("service_cidr")
+            .is_null()
+            .then(|| parse_ipv4_cidr(&mke_k0s::NetworkSpec::default().service_cidr).ok())
+            .flatten()
+    });
+    if let (Some(p), Some(s)) = (pods, services) {
+        if p.overlaps(s) {
+            d.error_at(
+                net_path.clone().attribute("service_cidr"),
+                "Overlapping pod and service ranges",
+                "`network.pod_cidr` and `network.service_cidr` overlap; pods and services need \
+                 separate address ranges.",
+            );
+        }
+    }
+    check_one_of(
+        &mut d,
+        net_path.clone().attribute("kube_proxy_mode"),
+        network.get_attr("kube_proxy_mode"),
+        &["iptables", "ipvs"],
+        "kube-proxy mode",
+    );
+    let calico = network.get_attr("calico");
+    let calico_path = net_path.attribute("calico");
+    check_one_of(
+        &mut d,
+        calico_path.clone().attribute("mode"),
+        calico.get_attr("mode"),
+        &["vxlan", "ipip", "bird"],
+        "calico mode",
+    );
+    check_port(
+        &mut d,
+        calico_path.clone().attribute("vxlan_port"),
+        calico.get_attr("vxlan_port"),
+    );
+    check_range(
+        &mut d,
+        calico_path.clone().attribute("vxlan_vni"),
+        calico.get_attr("vxlan_vni"),
+        1,
+        16_777_215,
+        "VXLAN VNI",
+    );
+    check_range(
+        &mut d,
+        calico_path.attribute("mtu"),
+        calico.get_attr("mtu"),
+        0,
+        9000,
+        "MTU",
+    );
+
+    if let Some(yaml) = config.get_attr("k0s_config_overrides").as_str() {
+        if let Err(e) = mke_k0s::check_overrides(yaml) {
+            d.error_at(
+                root.clone().attribute("k0s_config_overrides"),
+                "Invalid k0s_config_overrides",
+                e.to_string(),
+            );
+        }
+    }
+    validate_timeouts(&mut d, config);
+    if !d.has_errors() {
+        check_rendered_config(&mut d, config);
+    }
+    d
+}
+
+/// Renders the ClusterConfig from the configuration (defaults applied) and
+/// checks it as strictly as k0s would parse it, so a bad override fails at
+/// plan instead of on the hosts.
+fn check_rendered_config(d: &mut Diagnostics, config: &Value) {
+    let planned = tfplugin::plan::plan_resource(&schema(), &Value::Null, config).planned;
+    let Some(spec) = cluster_spec(&planned) else {
+        return;
+    };
+    let path = AttributePath::root().attribute("k0s_config_overrides");
+    match mke_k0s::render_cluster_config(&spec) {
+        Ok(yaml) => {
+            if let Err(e) = mke_k0s::validate_strict(&yaml) {
+                d.error_at(
+                    path,
+                    "k0s would reject this configuration",
+                    format!("k0s v1.29 parses its config strictly: {e}"),
+                );
+            }
+        }
+        Err(e) => d.error_at(path, "Cannot build the k0s configuration", e.to_string()),
+    }
+}
+
+/// The k0s domain model of a planned cluster, when every input is known.
+pub fn cluster_spec(planned: &Value) -> Option<mke_k0s::ClusterSpec> {
+    let name = planned.get_attr("name").as_str()?.to_string();
+    let Value::Map(entries) = planned.get_attr("controllers") else {
+        return None;
+    };
+    let mut controllers = Vec::new();
+    for (key, entry) in entries {
+        let address = entry.get_attr("address").as_str()?.to_string();
+        let private_address = match entry.get_attr("private_address") {
+            Value::Null => None,
+            v => Some(v.as_str()?.to_string()),
+        };
+        let workloads = match entry.get_attr("workloads") {
+            Value::Bool(b) => *b,
+            Value::Null => false,
+            _ => return None,
+        };
+        controllers.push(mke_k0s::ControllerSpec {
+            key: key.clone(),
+            address,
+            private_address,
+            workloads,
+        });
+    }
+    let api = planned.get_attr("api");
+    let external_address = match api.get_attr("external_address") {
+        Value::Null => None,
+        v => Some(v.as_str()?.to_string()),
+    };
+    let sans = match api.get_attr("sans") {
+        Value::Null => Vec::new(),
+        Value::List(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?,
+        _ => return None,
+    };
+    let network = planned.get_attr("network");
+    let calico = network.get_attr("calico");
+    let number = |v: &Value| v.as_i64();
+    let spec = mke_k0s::ClusterSpec {
+        name,
+        controllers,
+        api: mke_k0s::ApiSpec {
+            external_address,
+            sans,
+        },
+        network: mke_k0s::NetworkSpec {
+            pod_cidr: network.get_attr("pod_cidr").as_str()?.to_string(),
+            service_cidr: network.get_attr("service_cidr").as_str()?.to_string(),
+            cluster_domain: network.get_attr("cluster_domain").as_str()?.to_string(),
+            kube_proxy_mode: network.get_attr("kube_proxy_mode").as_str()?.parse().ok()?,
+            calico: mke_k0s::CalicoSpec {
+                mode: calico.get_attr("mode").as_str()?.parse().ok()?,
+                vxlan_port: u16::try_from(number(calico.get_attr("vxlan_port"))?).ok()?,
+                vxlan_vni: u32::try_from(number(calico.get_attr("vxlan_vni"))?).ok()?,
+                mtu: u32::try_from(number(calico.get_attr("mtu"))?).ok()?,
+                wireguard: matches!(calico.get_attr("wireguard"), Value::Bool(true)),
+            },
+        },
+        overrides_yaml: match planned.get_attr("k0s_config_overrides") {
+            Value::Null => None,
+            v => Some(v.as_str()?.to_string()),
+        },
+    };
+    Some(spec)
+}
+
+/// Controller addresses, the leader first. The leader is kept while it
+/// remains; otherwise the first key in sorted order leads.
+pub fn controller_addresses(planned: &Value, prior: &Value) -> Option<Vec<String>> {
+    let Value::Map(entries) = planned.get_attr("controllers") else {
+        return None;
+    };
+    let mut addresses = entries
+        .values()
+        .map(|e| e.get_attr("address").as_str().map(str::to_string))
+        .collect::<Option<Vec<_>>>()?;
+    let prior_leader = match prior.get_attr("controller_addresses") {
+        Value::List(items) => items.first().and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    };
+    if let Some(leader) = prior_leader {
+        if let Some(pos) = addresses.iter().position(|a| *a == leader) {
+            let l = addresses.remove(pos);
+            addresses.insert(0, l);
+        }
+    }
+    Some(addresses)
+}
+
+fn set(plan: &mut Plan, name: &str, value: Value) {
+    if let Value::Object(fields) = &mut plan.planned {
+        fields.insert(name.to_string(), value);
+    }
+}
+
+pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
+    let planned = plan.planned.clone();
+    let addresses = controller_addresses(&planned, request.prior);
+    match &addresses {
+        Some(list) => {
+            set(
+                plan,
+                "controller_addresses",
+                Value::List(list.iter().cloned().map(Value::String).collect()),
+            );
+            let host = match planned.get_attr("api").get_attr("external_address") {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => list.first().cloned(),
+                _ => None,
+            };
+            set(
+                plan,
+                "api_endpoint",
+                host.map(|h| {
+                    Value::String(format!("https://{h}:{}", mke_k0s::model::KUBE_API_PORT))
+                })
+                .unwrap_or(Value::Unknown),
+            );
+        }
+        None => {
+            set(plan, "controller_addresses", Value::Unknown);
+            set(plan, "api_endpoint", Value::Unknown);
+        }
+    }
+    if let Value::Map(entries) = planned.get_attr("controllers") {
+        set(
+            plan,
+            "host_status",
+            Value::Map(
+                entries
+                    .keys()
+                    .map(|k| (k.clone(), Value::String("running".into())))
+                    .collect(),
+            ),
+        );
+        let count = entries.len();
+        if count > 1 && count % 2 == 0 {
+            plan.diagnostics.warning(
+                "Even number of controllers",
+                format!(
+                    "{count} controllers tolerate no more failures than {}: etcd needs a majority. \
+                     Use an odd number.",
+                    count - 1
+                ),
+            );
+        }
+    } else {
+        set(plan, "host_status", Value::Unknown);
+    }
+    match cluster_spec(&planned) {
+        Some(spec) => match mke_k0s::render_cluster_config(&spec) {
+            Ok(yaml) => {
+                if let Err(e) = mke_k0s::validate_strict(&yaml) {
+                    plan.diagnostics.error_at(
+                        AttributePath::root().attribute("k0s_config_overrides"),
+                        "k0s would reject this configuration",
+                        format!("k0s v1.29 parses its config strictly: {e}"),
+                    );
+                }
+                set(plan, "k0s_config", Value::String(yaml));
+            }
+            Err(e) => plan.diagnostics.error_at(
+                AttributePath::root().attribute("k0s_config_overrides"),
+                "Cannot build the k0s configuration",
+                e.to_string(),
+            ),
+        },
+        None => set(plan, "k0s_config", Value::Unknown),
+    }
+    let replaced: Vec<String> = plan
+        .requires_replace
+        .iter()
+        .map(|p| p.to_string())
+        .filter(|p| IMMUTABLE_NETWORK.iter().any(|i| i.join(".") == *p))
+        .collect();
+    if !replaced.is_empty() {
+        plan.diagnostics.warning(
+            "This change rebuilds the whole cluster",
+            format!(
+                "{} cannot change under a running cluster, so Terraform will destroy the cluster \
+                 and every node, then build them again. Everything running on it is lost. Guard \
+                 against this with `lifecycle {{ prevent_destroy = true }}`.",
+                replaced.join(", ")
+            ),
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! The schema of `mke_cluster`: every attribute with its default, its
+//! replacement rule and the text the docs show.
+
+use tfplugin::tfvalue::Value;
+use tfplugin::{Attribute, Block, Nesting, Schema};
+
+use crate::resources::controllers;
+
+pub fn schema() -> Schema {
+    let net = mke_k0s::NetworkSpec::default();
+    let calico = &net.calico;
+    Schema::new(
+        0,
+        Block::new(
+            "An MKE 4 control plane: k0s controllers (one, or several for high availability) \
+             with Calico networking, installed over SSH on machines you already have.",
+            vec![
+                Attribute::string("name")
+                    .required()
+                    .requires_replace()
+                    .description("Name of the cluster. Changing it replaces the cluster."),
+                Attribute::string("k0s_version")
+                    .default(mke_k0s::DEFAULT_K0S_VERSION)
+                    .description(&format!(
+                        "k0s release to run, as `vX.Y.Z+k0s.N`. Default `{}` (MKE 4). Changing it \
+                         upgrades the controllers one at a time, in place.",
+                        mke_k0s::DEFAULT_K0S_VERSION
+                    )),
+                Attribute::string("k0s_binary_path").optional().description(
+                    "Path of a k0s binary on the machine running Terraform. It is uploaded to every \
+                     host (for air-gapped hosts) and checked by sha256; an upload is skipped when \
+                     the host already has that binary. When null, hosts download k0s from \
+                     `k0s_download_url`.",
+                ),
+                Attribute::string("k0s_download_url")
+                    .default(mke_k0s::DEFAULT_DOWNLOAD_URL)
+                    .description(
+                        "URL template the hosts download k0s from when `k0s_binary_path` is null. \
+                         `{version}` becomes `k0s_version` and `{arch}` the host's architecture in \
+                         k0s's naming (`amd64`, `arm64`, `arm`).",
+                    ),
+                controllers::attribute(
+                    "The controllers, by a stable name of your choice. At least one; an odd number \
+                     keeps etcd quorum safe. The first key in sorted order leads the install.",
+                ),
+                Attribute::nested(
+                    "api",
+                    Nesting::Single,
+                    vec![
+                        Attribute::string("external_address").optional().description(
+                            "Address of a load balancer in front of the controllers. Used in the \
+                             kubeconfig and added to the API certificate.",
+                        ),
+                        Attribute::string_list("sans")
+                            .optional()
+                            .description("Extra names and addresses for the API certificate."),
+                    ],
+                )
+                .optional()
+                .description("How clients reach the Kubernetes API."),
+                Attribute::nested(
+                    "network",
+                    Nesting::Single,
+                    vec![
+                        Attribute::string("pod_cidr")
+                            .default(net.pod_cidr.as_str())
+                            .requires_replace()
+                            .description("IPv4 range for pods. Default `10.244.0.0/16`. Changing it rebuilds the cluster."),
+                        Attribute::string("service_cidr")
+                            .default(net.service_cidr.as_str())
+                            .requires_replace()
+                            .description("IPv4 range for services. Default `10.96.0.0/12`. Changing it rebuilds the cluster."),
+                        Attribute::string("cluster_domain")
+                            .default(net.cluster_domain.as_str())
+                            .requires_replace()
+                            .description("DNS domain of the cluster. Default `cluster.local`. Changing it rebuilds the cluster."),
+                        Attribute::string("kube_proxy_mode")
+                            .default(net.kube_proxy_mode.to_string().as_str())
+                            .description("kube-proxy mode: `iptables` (default) or `ipvs`."),
+                        Attribute::nested(
+                            "calico",
+                            Nesting::Single,
+                            vec![
+                                Attribute::string("mode")
+                                    .default(calico.mode.to_string().as_str())
+                                    .requires_replace()
+                                    .description("Calico backend: `vxlan` (default), `ipip` or `bird`. Changing it rebuilds the cluster."),
+                                Attribute::number("vxlan_port")
+                                    .default(Value::from(calico.vxlan_port as i64))
+                                    .requires_replace()
+                                    .description("UDP port of the VXLAN backend. Default `4789`. Changing it rebuilds the cluster."),
+                                Attribute::number("vxlan_vni")
+                                    .default(Value::from(calico.vxlan_vni as i64))
+                                    .requires_replace()
+                                    .description("VXLAN network identifier. Default `4096`. Changing it rebuilds the cluster."),
+                                Attribute::number("mtu")
+                                    .default(Value::from(calico.mtu as i64))
+                                    .description("MTU of the pod network; `0` (default) detects it. Always written to the config: without it k0s would use 1450."),
+                                Attribute::bool("wireguard")
+                                    .default(calico.wireguard)
+                                    .description("Encrypt pod traffic with WireGuard. Default `false`."),
+                            ],
+                        )
+                        .default_from_children()
+                        .description("Calico settings."),
+                    ],
+                )
+                .default_from_children()
+                .description("Cluster networking. Every default is the MKE 4 default."),
+                Attribute::string("k0s_config_overrides").optional().description(
+                    "YAML deep-merged over the generated k0s ClusterConfig, last: maps merge \
+                     recursively, lists replace, `null` deletes a key. It may not change \
+                     `spec.api.port`, `spec.network.provider` or the per-host addresses. Use \
+                     `yamlencode({...})`.",
+                ),
+                timeouts_attribute("30m", "60m", "20m"),
+                Attribute::string("id")
+                    .computed()
+                    .stable()
+                    .description("The cluster's unique ID: the UID of its `kube-system` namespace."),
+                Attribute::string("api_endpoint").computed().description(
+                    "`https://<api.external_address or the first controller address>:6443`.",
+                ),
+                Attribute::string("kubeconfig")
+                    .computed()
+                    .sensitive()
+                    .recompute_on_change_of(&["controllers", "api"])
+                    .description(
+                        "Admin kubeconfig, with the server set to `api_endpoint`. Sensitive, and \
+                         kept in state: on Terraform 1.10 and later prefer the `mke_kubeconfig` \
+                         ephemeral resource, which never touches state.",
+                    ),
+                Attribute::string("ca_certificate")
+                    .computed()
+                    .stable()
+                    .description("The cluster CA certificate (PEM)."),
+                Attribute::string_list("controller_addresses")
+                    .computed()
+                    .description("Controller addresses, the leader first."),
+                Attribute::string("k0s_config").computed().description(
+                    "The cluster-wide k0s ClusterConfig written to `/etc/k0s/k0s.yaml`. On a host \
+                     whose `private_address` is set, that address is added as `spec.api.address` \
+                     and `spec.storage.etcd.peerAddress`.",
+                ),
+                Attribute::string_map("host_status").computed().description(
+                    "What the last refresh saw on each controller: `running`, `stopped`, `absent` \
+                     or `unreachable`. Plans always propose `running`, so drift shows as a change.",
+                ),
+            ],
+        ),
+    )
+}
+
+pub fn timeouts_attribute(create: &str, update: &str, delete: &str) -> Attribute {
+    Attribute::nested(
+        "timeouts",
+        Nesting::Single,
+        vec![
+            Attribute::string("create")
+                .optional()
+                .description(&format!("How long create may take. Default `{create}`.")),
+            Attribute::string("update")
+                .optional()
+                .description(&format!("How long update may take. Default `{update}`.")),
+            Attribute::string("delete")
+                .optional()
+                .description(&format!("How long delete may take. Default `{delete}`.")),
+        ],
+    )
+    .optional()
+    .description("Time limits of create, update and delete, as durations like `30m`.")
+}

@@ -1,0 +1,85 @@
+//! The schema of `mke_node`.
+
+use tfplugin::{Attribute, Block, Schema};
+
+use crate::resources::cluster::timeouts_attribute;
+use crate::resources::controllers;
+
+pub fn schema() -> Schema {
+    Schema::new(
+        0,
+        Block::new(
+            "One machine joined to an MKE 4 cluster as a worker. Create one per machine with \
+             `for_each`; deleting it drains the node, removes it from Kubernetes and wipes k0s \
+             from the machine.",
+            vec![
+                Attribute::string("cluster_id")
+                    .required()
+                    .requires_replace()
+                    .description("The cluster to join: `mke_cluster.<name>.id`. Changing it replaces the node."),
+                controllers::attribute(
+                    "How to reach the cluster's controllers over SSH, to mint a join token, label, \
+                     taint, drain and delete the node. Pass `mke_cluster.<name>.controllers` so the \
+                     host keys the cluster pinned come along. A change is only recorded.",
+                ),
+                Attribute::string("k0s_version")
+                    .default(mke_k0s::DEFAULT_K0S_VERSION)
+                    .description(
+                        "k0s release to run. Pass `mke_cluster.<name>.k0s_version` so workers follow \
+                         the cluster; a change drains the node and upgrades it in place.",
+                    ),
+                Attribute::string("k0s_binary_path")
+                    .optional()
+                    .description("Local k0s binary to upload, as on `mke_cluster`."),
+                Attribute::string("k0s_download_url")
+                    .default(mke_k0s::DEFAULT_DOWNLOAD_URL)
+                    .description("URL template to download k0s from, as on `mke_cluster`."),
+                Attribute::string("address")
+                    .required()
+                    .requires_replace()
+                    .description("Address the provider reaches the machine at over SSH. Changing it replaces the node."),
+                Attribute::string("private_address")
+                    .optional()
+                    .requires_replace()
+                    .description("Address the kubelet registers with (`--node-ip`). Changing it replaces the node."),
+                Attribute::number("port")
+                    .optional()
+                    .description("SSH port. Null uses the provider's `ssh.port`."),
+                Attribute::string("user")
+                    .optional()
+                    .description("SSH user. Null uses the provider's `ssh.user`; a user other than root uses `sudo -n`."),
+                Attribute::string("host_key")
+                    .optional_computed()
+                    .recompute_on_change_of(&["address", "port"])
+                    .description(
+                        "The machine's SSH host key (`<type> <base64>`). Checked strictly when set; \
+                         when null, the key seen on first contact is recorded and pinned.",
+                    ),
+                Attribute::string_map("labels")
+                    .optional()
+                    .description("Kubernetes labels of the node. Changed in place; only these keys are managed."),
+                Attribute::string_list("taints").optional().description(
+                    "Taints of the node, as `key=value:Effect` or `key:Effect` (Effect is \
+                     `NoSchedule`, `PreferNoSchedule` or `NoExecute`). Changed in place.",
+                ),
+                Attribute::string("drain_timeout")
+                    .default("5m")
+                    .description("How long a drain may take before the operation fails. Default `5m`."),
+                timeouts_attribute("20m", "30m", "20m"),
+                Attribute::string("id")
+                    .computed()
+                    .stable()
+                    .description("`<cluster_id>/<node_name>`."),
+                Attribute::string("node_name")
+                    .computed()
+                    .stable()
+                    .description("The Kubernetes node name (the machine's hostname)."),
+                Attribute::string("status").computed().description(
+                    "What the last refresh saw: `running`, `stopped`, `absent`, `unreachable`, or \
+                     `unregistered` (k0s runs but the Node object is missing). Plans propose \
+                     `running`, so drift shows as a change.",
+                ),
+            ],
+        ),
+    )
+}
