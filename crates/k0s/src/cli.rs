@@ -4,7 +4,7 @@
 //! search path is `secure_path`, which on RHEL-family systems leaves out `/usr/local/bin`.
 
 use crate::model::Role;
-use std::borrow::Cow;
+pub use mke_shell::{shell_join, shell_quote};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -35,32 +35,6 @@ pub fn unit_name(role: Role) -> &'static str {
         Role::Controller => "k0scontroller.service",
         Role::Worker => "k0sworker.service",
     }
-}
-
-/// Quotes one word for a POSIX shell: words made only of characters no shell treats specially
-/// stay as they are, anything else is single-quoted.
-pub fn shell_quote(word: &str) -> Cow<'_, str> {
-    let safe = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-+=.,/:@%".contains(&b));
-    if safe {
-        Cow::Borrowed(word)
-    } else {
-        Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
-    }
-}
-
-/// A command line from words, each quoted.
-pub fn shell_join<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> String {
-    let mut line = String::new();
-    for word in words {
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(&shell_quote(word.as_ref()));
-    }
-    line
 }
 
 fn k0s<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> String {
@@ -449,49 +423,6 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting_leaves_plain_words_and_protects_the_rest() {
-        assert_eq!(shell_quote("v1.29.3+k0s.0"), "v1.29.3+k0s.0");
-        assert_eq!(shell_quote("--labels=a=b,c=d"), "--labels=a=b,c=d");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote("$(reboot)"), "'$(reboot)'");
-        assert_eq!(shell_quote("~root"), "'~root'");
-        assert_eq!(
-            shell_quote("jsonpath={.metadata.uid}"),
-            "'jsonpath={.metadata.uid}'"
-        );
-    }
-
-    #[test]
-    fn quoted_words_survive_a_real_shell() {
-        let tricky = [
-            "a b",
-            "it's",
-            "$HOME",
-            "`id`",
-            "\\",
-            "\"",
-            "*",
-            "new\nline",
-            "",
-            "--x='y'",
-        ];
-        let script = format!("printf '%s\\0' {}", shell_join(tricky));
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .expect("sh runs");
-        let words: Vec<String> = String::from_utf8(output.stdout)
-            .unwrap()
-            .split_terminator('\0')
-            .map(str::to_owned)
-            .collect();
-        assert_eq!(words, tricky);
-    }
 
     #[test]
     fn install_controller_with_workloads() {

@@ -1,5 +1,9 @@
-//! Pure k0s knowledge for MKE 4: the ClusterConfig, k0s command lines and the parsing of what
-//! k0s prints. Nothing here does I/O; the provider runs the commands over SSH.
+//! Pure k0s and Kubernetes knowledge for MKE 4: the ClusterConfig, k0s and kubectl command lines,
+//! manifests, and the parsing and classifying of what k0s and kubectl print.
+//!
+//! This crate only builds text and parses output: it does no I/O (no network, no files, no
+//! processes, no clock), so all of it is tested without a host. The provider runs the commands
+//! it builds over SSH and hands the output back here.
 
 pub mod cli;
 pub mod config;
