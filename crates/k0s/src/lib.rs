@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod model;
 pub mod node;
+mod outcome;
 pub mod status;
 mod yaml;
 
