@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod kube;
 pub mod model;
 pub mod node;
 mod outcome;
@@ -26,7 +27,9 @@ pub use model::{
     ApiSpec, CalicoMode, CalicoSpec, ClusterSpec, ControllerSpec, KubeProxyMode, NetworkSpec,
     PathStep, Role, SpecError, UnknownVariant, DEFAULT_K0S_VERSION,
 };
-pub use node::{parse_node_json, validate_label, NodeError, NodeInfo, Taint, TaintEffect};
+pub use node::{
+    parse_node_json, parse_node_list, validate_label, NodeError, NodeInfo, Taint, TaintEffect,
+};
 pub use status::{
     download_arch, download_url, kubeconfig_with_server, parse_k0s_version, parse_kubeconfig,
     parse_member_list, parse_status_json, parse_token_create, parse_unit_exec_start, parse_version,

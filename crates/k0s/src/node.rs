@@ -1,5 +1,6 @@
 //! Kubernetes node facts: label and taint syntax, and the parts of a Node object Read needs.
 
+use serde::Deserialize as _;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -224,10 +225,31 @@ struct NodeSystemInfoJson {
     kubelet_version: String,
 }
 
+/// Reads the Node that [`crate::cli::kubectl_get_node_json`] prints.
 pub fn parse_node_json(text: &str) -> Result<NodeInfo, NodeError> {
     let node: NodeJson = serde_json::from_str(text).map_err(|error| NodeError::NodeJson {
         message: error.to_string(),
     })?;
+    node_info(node)
+}
+
+/// Reads the `List` that [`crate::cli::kubectl_get_nodes_json`] prints, by node name. A list
+/// without `items` has no nodes.
+pub fn parse_node_list(text: &str) -> Result<BTreeMap<String, NodeInfo>, NodeError> {
+    let json_error = |error: serde_json::Error| NodeError::NodeJson {
+        message: error.to_string(),
+    };
+    let list: serde_json::Value = serde_json::from_str(text).map_err(json_error)?;
+    let mut nodes = BTreeMap::new();
+    for item in list["items"].as_array().into_iter().flatten() {
+        let node = NodeJson::deserialize(item).map_err(json_error)?;
+        let info = node_info(node)?;
+        nodes.insert(info.name.clone(), info);
+    }
+    Ok(nodes)
+}
+
+fn node_info(node: NodeJson) -> Result<NodeInfo, NodeError> {
     let taints = node
         .spec
         .taints
@@ -337,6 +359,28 @@ mod tests {
         assert!(node.unschedulable);
         assert!(node.ready);
         assert_eq!(node.kubelet_version, "v1.29.3+k0s");
+    }
+
+    #[test]
+    fn the_node_list_is_keyed_by_name() {
+        let json = r#"{"apiVersion": "v1", "kind": "List", "items": [
+            {"metadata": {"name": "w2", "uid": "u2"}},
+            {"metadata": {"name": "cp1", "uid": "u1", "labels": {"node-role.kubernetes.io/control-plane": "true"}},
+             "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+        ]}"#;
+        let nodes = parse_node_list(json).unwrap();
+        assert_eq!(nodes.keys().collect::<Vec<_>>(), ["cp1", "w2"]);
+        assert!(nodes["cp1"].ready);
+        assert_eq!(nodes["w2"].uid, "u2");
+        assert!(parse_node_list(r#"{"kind": "List"}"#).unwrap().is_empty());
+        assert!(parse_node_list("No resources found").is_err());
+        let nameless = parse_node_list(r#"{"items": [{"metadata": {}}]}"#).unwrap_err();
+        assert!(
+            nameless
+                .to_string()
+                .starts_with("cannot parse the Node JSON: missing field `name`"),
+            "{nameless}"
+        );
     }
 
     #[test]
