@@ -1,5 +1,6 @@
 //! The typed domain model of an MKE 4 cluster, with the MKE 4 defaults.
 
+use crate::config::{is_dns_name, is_ip_or_dns_name};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
@@ -394,29 +395,6 @@ impl Ipv4Cidr {
     }
 }
 
-/// The checks k0s applies to `api.sans` and `api.externalAddress`.
-pub fn is_ip_or_dns_name(text: &str) -> bool {
-    text.parse::<IpAddr>().is_ok() || is_dns_name(text)
-}
-
-/// A DNS name in the sense of k0s's validator: dot-separated labels of letters, digits, `-` and
-/// `_`, no label starting or ending with `-`, at most 255 characters, one trailing dot allowed.
-pub fn is_dns_name(text: &str) -> bool {
-    let name = text.strip_suffix('.').unwrap_or(text);
-    if name.is_empty() || name.len() > 255 || name.parse::<IpAddr>().is_ok() {
-        return false;
-    }
-    name.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,16 +540,5 @@ mod tests {
                 "network.calico.vxlan_vni: must be between 1 and 16777215 (24 bits)".to_owned(),
             ]
         );
-    }
-
-    #[test]
-    fn dns_names() {
-        assert!(is_dns_name("k8s.example.com"));
-        assert!(is_dns_name("cluster.local."));
-        assert!(!is_dns_name("-bad.example.com"));
-        assert!(!is_dns_name("10.0.0.1"));
-        assert!(is_ip_or_dns_name("10.0.0.1"));
-        assert!(is_ip_or_dns_name("fd00::1"));
-        assert!(!is_ip_or_dns_name("http://x"));
     }
 }

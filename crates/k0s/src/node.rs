@@ -89,7 +89,7 @@ impl FromStr for Taint {
     }
 }
 
-/// Checks a label the way the API server will, so a bad one fails at plan time.
+/// Checks a label the way the API server will, so a bad one is refused before it reaches a host.
 pub fn validate_label(key: &str, value: &str) -> Result<(), NodeError> {
     check_qualified_name(key).map_err(|reason| NodeError::LabelKey {
         key: key.to_owned(),
