@@ -12,6 +12,7 @@ pub mod model;
 pub mod node;
 mod outcome;
 pub mod status;
+pub mod validate;
 mod yaml;
 
 pub use cli::{
@@ -24,8 +25,8 @@ pub use config::{
     render_cluster_config, strip_host_keys, validate_strict, ConfigError, ObservedSettings,
 };
 pub use model::{
-    ApiSpec, CalicoMode, CalicoSpec, ClusterSpec, ControllerSpec, KubeProxyMode, NetworkSpec,
-    PathStep, Role, SpecError, UnknownVariant, DEFAULT_K0S_VERSION,
+    ApiSpec, CalicoMode, CalicoSpec, ClusterSpec, ControllerSpec, KubeProxyMode, NetworkSpec, Role,
+    UnknownVariant, DEFAULT_K0S_VERSION,
 };
 pub use node::{
     parse_node_json, parse_node_list, validate_label, NodeError, NodeInfo, Taint, TaintEffect,
