@@ -12,7 +12,7 @@ pub const DEFAULT_VXLAN_PORT: u16 = 4789;
 pub const DEFAULT_VXLAN_VNI: u32 = 4096;
 /// 0 lets Calico detect the MTU.
 pub const DEFAULT_CALICO_MTU: u32 = 0;
-/// The kube-apiserver port; `k0s_config_overrides` may not change it.
+/// The kube-apiserver port; the overrides may not change it.
 pub const KUBE_API_PORT: u16 = 6443;
 /// VXLAN network identifiers are 24 bits wide.
 pub const MAX_VXLAN_VNI: u32 = (1 << 24) - 1;

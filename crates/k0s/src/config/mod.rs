@@ -1,6 +1,6 @@
 //! The k0s ClusterConfig: rendering it from a [`ClusterSpec`](crate::ClusterSpec) with the user's
-//! overrides and per-host keys ([`render`]), strict validation against the keys k0s v1.29.3 knows
-//! ([`schema`]), and reading back what a host's file says ([`observe`]).
+//! overrides and per-host keys (`render`), strict validation against the keys k0s v1.29.3 knows
+//! (`schema`), and reading back what a host's file says (`observe`).
 
 mod observe;
 mod render;

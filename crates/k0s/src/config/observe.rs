@@ -1,10 +1,10 @@
-//! What a ClusterConfig found on a host says, for import: the settings `mke_cluster` manages and
-//! the private address a controller's file carries.
+//! What a ClusterConfig found on a host says, to rebuild a cluster's settings from its hosts: the
+//! settings the provider manages and the private address a controller's file carries.
 
 use super::ConfigError;
 
-/// What a ClusterConfig on a host says about the settings `mke_cluster`
-/// manages; import uses it to fill the state it cannot ask the user for.
+/// What a ClusterConfig on a host says about the settings the provider manages, for a cluster
+/// taken over from its hosts rather than described by the user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedSettings {
     pub name: Option<String>,
@@ -69,4 +69,46 @@ pub fn observed_private_address(host_yaml: &str) -> Result<Option<String>, Confi
     Ok(document["spec"]["api"]["address"]
         .as_str()
         .map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CalicoMode, KubeProxyMode, NetworkSpec};
+
+    #[test]
+    fn settings_missing_from_the_file_read_as_the_mke4_defaults() {
+        let observed = observed_settings(
+            "metadata: {name: demo}\nspec:\n  api: {externalAddress: k8s.example.com}\n  network:\n    podCIDR: 10.32.0.0/16\n    kubeProxy: {mode: ipvs}\n    calico: {mode: ipip, mtu: 1400}\n",
+        )
+        .unwrap();
+        assert_eq!(observed.name.as_deref(), Some("demo"));
+        assert_eq!(
+            observed.api.external_address.as_deref(),
+            Some("k8s.example.com")
+        );
+        assert_eq!(observed.network.pod_cidr, "10.32.0.0/16");
+        assert_eq!(
+            observed.network.service_cidr,
+            NetworkSpec::default().service_cidr
+        );
+        assert_eq!(observed.network.kube_proxy_mode, KubeProxyMode::Ipvs);
+        assert_eq!(observed.network.calico.mode, CalicoMode::Ipip);
+        assert_eq!(observed.network.calico.mtu, 1400);
+        assert_eq!(observed.network.calico.vxlan_port, 4789);
+        assert_eq!(
+            observed_settings("").unwrap().network,
+            NetworkSpec::default()
+        );
+        assert!(observed_settings("{unclosed").is_err());
+    }
+
+    #[test]
+    fn the_private_address_is_spec_api_address() {
+        assert_eq!(
+            observed_private_address("spec: {api: {address: 192.168.0.11}}").unwrap(),
+            Some("192.168.0.11".to_owned())
+        );
+        assert_eq!(observed_private_address("spec: {api: {}}").unwrap(), None);
+    }
 }

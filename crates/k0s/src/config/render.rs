@@ -9,7 +9,7 @@ use crate::yaml;
 use serde_yaml_ng::{Mapping, Value};
 use std::net::IpAddr;
 
-/// Keys `k0s_config_overrides` may not set: the provider derives them per host or relies on them.
+/// Keys the overrides may not set: the provider derives them per host or relies on them.
 pub const FORBIDDEN_OVERRIDES: &[&[&str]] = &[
     &["spec", "api", "port"],
     &["spec", "api", "address"],
