@@ -48,23 +48,13 @@ impl NodeLists {
 
 async fn list_nodes(controller: &Host) -> Result<BTreeMap<String, NodeInfo>, OpError> {
     let out = controller
-        .check(&Command::new(format!(
-            "{} kubectl get nodes -o json",
-            mke_k0s::K0S_BINARY_PATH
-        )))
+        .check(&Command::new(mke_k0s::cli::kubectl_get_nodes_json()))
         .await?;
-    let bad = |e: String| {
+    mke_k0s::node::parse_node_list(&out).map_err(|e| {
         OpError::host(
             controller.name(),
             format!("unexpected node list: {e}"),
             "Check k0s on the controller.",
         )
-    };
-    let list: serde_json::Value = serde_json::from_str(&out).map_err(|e| bad(e.to_string()))?;
-    let mut nodes = BTreeMap::new();
-    for item in list["items"].as_array().into_iter().flatten() {
-        let info = mke_k0s::parse_node_json(&item.to_string()).map_err(|e| bad(e.to_string()))?;
-        nodes.insert(info.name.clone(), info);
-    }
-    Ok(nodes)
+    })
 }

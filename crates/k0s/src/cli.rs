@@ -4,7 +4,11 @@
 //! search path is `secure_path`, which on RHEL-family systems leaves out `/usr/local/bin`.
 
 use crate::model::Role;
-use std::borrow::Cow;
+pub use crate::outcome::{
+    etcd_leave_outcome, is_not_found, start_outcome, stop_outcome, EtcdLeaveOutcome, StartOutcome,
+    StopOutcome,
+};
+pub use mke_shell::{shell_join, shell_quote};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -16,6 +20,10 @@ pub const K0S_CONFIG_PATH: &str = "/etc/k0s/k0s.yaml";
 /// The conventional place for the join token a host is installed with.
 pub const JOIN_TOKEN_PATH: &str = "/etc/k0s/join.token";
 pub const K0S_DATA_DIR: &str = "/var/lib/k0s";
+/// Where k0s keeps its node config and the join token.
+pub const K0S_CONFIG_DIR: &str = "/etc/k0s";
+/// k0s's sockets and pid files.
+pub const K0S_RUN_DIR: &str = "/run/k0s";
 /// The admin kubeconfig on a controller.
 pub const ADMIN_KUBECONFIG_PATH: &str = "/var/lib/k0s/pki/admin.conf";
 /// How long a kubectl call that should answer at once may wait for the API server.
@@ -35,32 +43,6 @@ pub fn unit_name(role: Role) -> &'static str {
         Role::Controller => "k0scontroller.service",
         Role::Worker => "k0sworker.service",
     }
-}
-
-/// Quotes one word for a POSIX shell: words made only of characters no shell treats specially
-/// stay as they are, anything else is single-quoted.
-pub fn shell_quote(word: &str) -> Cow<'_, str> {
-    let safe = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-+=.,/:@%".contains(&b));
-    if safe {
-        Cow::Borrowed(word)
-    } else {
-        Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
-    }
-}
-
-/// A command line from words, each quoted.
-pub fn shell_join<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> String {
-    let mut line = String::new();
-    for word in words {
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(&shell_quote(word.as_ref()));
-    }
-    line
 }
 
 fn k0s<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> String {
@@ -193,6 +175,20 @@ pub fn reset() -> String {
     k0s(["reset"])
 }
 
+/// Stops and resets k0s when its binary is there, then removes the binary, the config, the data
+/// and the run directory. A host where k0s was never installed, or is already stopped, or whose
+/// unit failed, is fine; any other failure of `stop` or `reset` is printed on stderr and fails
+/// the script. See [`crate::cli::stop_outcome`] for the texts it accepts.
+pub fn wipe_script() -> String {
+    use crate::outcome::{ALREADY_STOPPED, FAILED_STATE, NOT_INSTALLED};
+    format!(
+        "k={K0S_BINARY_PATH}; if [ -x \"$k\" ]; then \
+           out=$(\"$k\" stop 2>&1) || case \"$out\" in *'{ALREADY_STOPPED}'*|*'{NOT_INSTALLED}'*|*'{FAILED_STATE}'*) ;; *) echo \"$out\" >&2; exit 1;; esac; \
+           out=$(\"$k\" reset 2>&1) || case \"$out\" in *'{NOT_INSTALLED}'*) ;; *) echo \"$out\" >&2; exit 1;; esac; \
+         fi; rm -rf {K0S_CONFIG_DIR} {K0S_DATA_DIR} {K0S_RUN_DIR} \"$k\""
+    )
+}
+
 pub fn kubeconfig_admin() -> String {
     k0s(["kubeconfig", "admin"])
 }
@@ -210,7 +206,11 @@ pub fn etcd_leave(peer_address: &str) -> String {
     ])
 }
 
-fn kubectl<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> String {
+/// `k0s kubectl --request-timeout=30s <args>`, every word quoted: the one way this crate builds a
+/// kubectl call. The request timeout bounds each request to the API server (not a whole `drain`,
+/// which has its own `--timeout`), so a controller whose API server hangs fails the call instead of
+/// holding it until the SSH command's own timeout.
+pub fn kubectl<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> String {
     let mut words = vec![
         "kubectl".to_owned(),
         format!("--request-timeout={}", go_duration(KUBECTL_REQUEST_TIMEOUT)),
@@ -219,8 +219,15 @@ fn kubectl<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> String {
     k0s(words)
 }
 
+/// One Node as JSON, for [`crate::parse_node_json`]. A missing node fails with a stderr that
+/// [`is_not_found`] recognises.
 pub fn kubectl_get_node_json(name: &str) -> String {
     kubectl(["get", "node", name, "-o", "json"])
+}
+
+/// Every Node as one `List`, for [`crate::kube::parse_node_list`].
+pub fn kubectl_get_nodes_json() -> String {
+    kubectl(["get", "nodes", "-o", "json"])
 }
 
 /// `kubectl label node <name> --overwrite k=v … k2-`, or `None` when there is nothing to change.
@@ -281,8 +288,7 @@ pub fn kubectl_uncordon(name: &str) -> String {
 
 /// Evicts everything but DaemonSet pods, giving up after `timeout` (kubectl takes 0 as forever).
 pub fn kubectl_drain(name: &str, timeout: Duration) -> String {
-    k0s([
-        "kubectl".to_owned(),
+    kubectl([
         "drain".to_owned(),
         name.to_owned(),
         "--ignore-daemonsets".to_owned(),
@@ -368,8 +374,8 @@ pub enum DurationError {
     TooLarge { input: String },
 }
 
-/// Reads a Go duration (`30s`, `5m`, `1h30m`, `1.5h`, `48h`), as Terraform users write them and as
-/// k0s and kubectl accept them. A lone `0` is allowed, as in Go; negative values are not.
+/// Reads a duration in Go duration syntax (`30s`, `5m`, `1h30m`, `1.5h`, `48h`), which k0s and
+/// kubectl accept too. A lone `0` is allowed, as in Go; negative values are not.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let malformed = || DurationError::Malformed {
         input: input.to_owned(),
@@ -449,49 +455,6 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting_leaves_plain_words_and_protects_the_rest() {
-        assert_eq!(shell_quote("v1.29.3+k0s.0"), "v1.29.3+k0s.0");
-        assert_eq!(shell_quote("--labels=a=b,c=d"), "--labels=a=b,c=d");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote("$(reboot)"), "'$(reboot)'");
-        assert_eq!(shell_quote("~root"), "'~root'");
-        assert_eq!(
-            shell_quote("jsonpath={.metadata.uid}"),
-            "'jsonpath={.metadata.uid}'"
-        );
-    }
-
-    #[test]
-    fn quoted_words_survive_a_real_shell() {
-        let tricky = [
-            "a b",
-            "it's",
-            "$HOME",
-            "`id`",
-            "\\",
-            "\"",
-            "*",
-            "new\nline",
-            "",
-            "--x='y'",
-        ];
-        let script = format!("printf '%s\\0' {}", shell_join(tricky));
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .expect("sh runs");
-        let words: Vec<String> = String::from_utf8(output.stdout)
-            .unwrap()
-            .split_terminator('\0')
-            .map(str::to_owned)
-            .collect();
-        assert_eq!(words, tricky);
-    }
 
     #[test]
     fn install_controller_with_workloads() {
@@ -578,10 +541,22 @@ mod tests {
     }
 
     #[test]
+    fn wipe_script_tolerates_a_stopped_or_missing_k0s() {
+        assert_eq!(
+            wipe_script(),
+            r#"k=/usr/local/bin/k0s; if [ -x "$k" ]; then out=$("$k" stop 2>&1) || case "$out" in *'already stopped'*|*'not been installed'*|*'failed state'*) ;; *) echo "$out" >&2; exit 1;; esac; out=$("$k" reset 2>&1) || case "$out" in *'not been installed'*) ;; *) echo "$out" >&2; exit 1;; esac; fi; rm -rf /etc/k0s /var/lib/k0s /run/k0s "$k""#
+        );
+    }
+
+    #[test]
     fn kubectl_commands() {
         assert_eq!(
             kubectl_get_node_json("w1"),
             "/usr/local/bin/k0s kubectl --request-timeout=30s get node w1 -o json"
+        );
+        assert_eq!(
+            kubectl_get_nodes_json(),
+            "/usr/local/bin/k0s kubectl --request-timeout=30s get nodes -o json"
         );
         let set: BTreeMap<String, String> = [("tier".to_owned(), "web".to_owned())].into();
         assert_eq!(
@@ -604,7 +579,7 @@ mod tests {
         );
         assert_eq!(
             kubectl_drain("w1", Duration::from_secs(300)),
-            "/usr/local/bin/k0s kubectl drain w1 --ignore-daemonsets --delete-emptydir-data --force --timeout=5m0s"
+            "/usr/local/bin/k0s kubectl --request-timeout=30s drain w1 --ignore-daemonsets --delete-emptydir-data --force --timeout=5m0s"
         );
         assert_eq!(
             kubectl_delete_node("w1"),
@@ -644,7 +619,7 @@ mod tests {
     }
 
     #[test]
-    fn parse_duration_reads_terraform_style_values() {
+    fn parse_duration_reads_go_duration_syntax() {
         let cases = [
             ("30s", 30),
             ("5m", 300),

@@ -1,11 +1,18 @@
-//! Pure k0s knowledge for MKE 4: the ClusterConfig, k0s command lines and the parsing of what
-//! k0s prints. Nothing here does I/O; the provider runs the commands over SSH.
+//! Pure k0s and Kubernetes knowledge for MKE 4: the ClusterConfig, k0s and kubectl command lines,
+//! manifests, and the parsing and classifying of what k0s and kubectl print.
+//!
+//! This crate only builds text and parses output: it does no I/O (no network, no files, no
+//! processes, no clock), so all of it is tested without a host. The provider runs the commands
+//! it builds over SSH and hands the output back here.
 
 pub mod cli;
 pub mod config;
+pub mod kube;
 pub mod model;
 pub mod node;
+pub mod outcome;
 pub mod status;
+pub mod validate;
 mod yaml;
 
 pub use cli::{
@@ -18,10 +25,12 @@ pub use config::{
     render_cluster_config, strip_host_keys, validate_strict, ConfigError, ObservedSettings,
 };
 pub use model::{
-    ApiSpec, CalicoMode, CalicoSpec, ClusterSpec, ControllerSpec, KubeProxyMode, NetworkSpec,
-    PathStep, Role, SpecError, UnknownVariant, DEFAULT_K0S_VERSION,
+    ApiSpec, CalicoMode, CalicoSpec, ClusterSpec, ControllerSpec, KubeProxyMode, NetworkSpec, Role,
+    UnknownVariant, DEFAULT_K0S_VERSION,
 };
-pub use node::{parse_node_json, validate_label, NodeError, NodeInfo, Taint, TaintEffect};
+pub use node::{
+    parse_node_json, parse_node_list, validate_label, NodeError, NodeInfo, Taint, TaintEffect,
+};
 pub use status::{
     download_arch, download_url, kubeconfig_with_server, parse_k0s_version, parse_kubeconfig,
     parse_member_list, parse_status_json, parse_token_create, parse_unit_exec_start, parse_version,

@@ -1,21 +1,24 @@
-//! Kubernetes node facts: label and taint syntax, and the parts of a Node object Read needs.
+//! Kubernetes node facts: taints, labels, and the parts of a Node object the provider reads.
+//! The syntax rules of labels and taints live in [`crate::validate`].
 
+use serde::Deserialize as _;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::validate::{
+    check_label_key, check_label_value, parse_taint, LabelKeyError, LabelValueError, TaintError,
+};
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
-    #[error("invalid label key {key:?}: {reason}")]
-    LabelKey { key: String, reason: String },
-    #[error("invalid label value {value:?} for key {key:?}: {reason}")]
+    #[error(transparent)]
+    LabelKey(#[from] LabelKeyError),
+    #[error("label {key:?}: {source}")]
     LabelValue {
         key: String,
-        value: String,
-        reason: String,
+        source: LabelValueError,
     },
-    #[error("invalid taint {taint:?}: {reason}")]
-    Taint { taint: String, reason: String },
     #[error("cannot parse the Node JSON: {message}")]
     NodeJson { message: String },
 }
@@ -57,103 +60,24 @@ impl fmt::Display for Taint {
 }
 
 impl FromStr for Taint {
-    type Err = NodeError;
+    type Err = TaintError;
 
+    /// See [`parse_taint`].
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let error = |reason: String| NodeError::Taint {
-            taint: text.to_owned(),
-            reason,
-        };
-        let (key_value, effect) = text
-            .rsplit_once(':')
-            .ok_or_else(|| error("expected key=value:Effect or key:Effect".to_owned()))?;
-        let effect = match effect {
-            "NoSchedule" => TaintEffect::NoSchedule,
-            "PreferNoSchedule" => TaintEffect::PreferNoSchedule,
-            "NoExecute" => TaintEffect::NoExecute,
-            other => {
-                return Err(error(format!(
-                    "unknown effect {other:?}; expected NoSchedule, PreferNoSchedule or NoExecute"
-                )))
-            }
-        };
-        let (key, value) = key_value.split_once('=').unwrap_or((key_value, ""));
-        check_qualified_name(key).map_err(|reason| error(format!("key {key:?}: {reason}")))?;
-        check_label_value(value).map_err(|reason| error(format!("value {value:?}: {reason}")))?;
-        Ok(Taint {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            effect,
-        })
+        parse_taint(text)
     }
 }
 
-/// Checks a label the way the API server will, so a bad one fails at plan time.
+/// Checks a label the way the API server will, so a bad one is refused before it reaches a host.
 pub fn validate_label(key: &str, value: &str) -> Result<(), NodeError> {
-    check_qualified_name(key).map_err(|reason| NodeError::LabelKey {
+    check_label_key(key)?;
+    check_label_value(value).map_err(|source| NodeError::LabelValue {
         key: key.to_owned(),
-        reason,
-    })?;
-    check_label_value(value).map_err(|reason| NodeError::LabelValue {
-        key: key.to_owned(),
-        value: value.to_owned(),
-        reason,
+        source,
     })
 }
 
-/// `[prefix/]name`: the prefix a lowercase DNS subdomain, the name as [`check_label_value`] but
-/// not empty.
-fn check_qualified_name(key: &str) -> Result<(), String> {
-    let (prefix, name) = match key.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    if let Some(prefix) = prefix {
-        let valid_prefix = !prefix.is_empty()
-            && prefix.len() <= 253
-            && prefix.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            });
-        if !valid_prefix {
-            return Err(format!(
-                "the prefix {prefix:?} must be a lowercase DNS subdomain"
-            ));
-        }
-    }
-    if name.is_empty() {
-        return Err("the name part must not be empty".to_owned());
-    }
-    check_label_value(name)
-}
-
-/// At most 63 characters of letters, digits, `-`, `_` and `.`, starting and ending with a letter
-/// or digit; may be empty.
-fn check_label_value(value: &str) -> Result<(), String> {
-    if value.is_empty() {
-        return Ok(());
-    }
-    if value.len() > 63 {
-        return Err("must be at most 63 characters".to_owned());
-    }
-    let alphanumeric_ends = value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
-    let allowed = value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if alphanumeric_ends && allowed {
-        Ok(())
-    } else {
-        Err("must consist of letters, digits, '-', '_' or '.', and start and end with a letter or digit".to_owned())
-    }
-}
-
-/// What Read needs from `kubectl get node -o json`.
+/// What the provider reads from `kubectl get node -o json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
     pub name: String,
@@ -224,10 +148,31 @@ struct NodeSystemInfoJson {
     kubelet_version: String,
 }
 
+/// Reads the Node that [`crate::cli::kubectl_get_node_json`] prints.
 pub fn parse_node_json(text: &str) -> Result<NodeInfo, NodeError> {
     let node: NodeJson = serde_json::from_str(text).map_err(|error| NodeError::NodeJson {
         message: error.to_string(),
     })?;
+    node_info(node)
+}
+
+/// Reads the `List` that [`crate::cli::kubectl_get_nodes_json`] prints, by node name. A list
+/// without `items` has no nodes.
+pub fn parse_node_list(text: &str) -> Result<BTreeMap<String, NodeInfo>, NodeError> {
+    let json_error = |error: serde_json::Error| NodeError::NodeJson {
+        message: error.to_string(),
+    };
+    let list: serde_json::Value = serde_json::from_str(text).map_err(json_error)?;
+    let mut nodes = BTreeMap::new();
+    for item in list["items"].as_array().into_iter().flatten() {
+        let node = NodeJson::deserialize(item).map_err(json_error)?;
+        let info = node_info(node)?;
+        nodes.insert(info.name.clone(), info);
+    }
+    Ok(nodes)
+}
+
+fn node_info(node: NodeJson) -> Result<NodeInfo, NodeError> {
     let taints = node
         .spec
         .taints
@@ -274,39 +219,22 @@ mod tests {
         ] {
             assert_eq!(text.parse::<Taint>().unwrap().to_string(), text);
         }
-    }
-
-    #[test]
-    fn bad_taints_say_why() {
-        assert_eq!(
-            "dedicated=web".parse::<Taint>().unwrap_err().to_string(),
-            "invalid taint \"dedicated=web\": expected key=value:Effect or key:Effect"
-        );
-        assert_eq!(
-            "a=b:NoWay".parse::<Taint>().unwrap_err().to_string(),
-            "invalid taint \"a=b:NoWay\": unknown effect \"NoWay\"; expected NoSchedule, PreferNoSchedule or NoExecute"
-        );
-        assert!("=b:NoSchedule".parse::<Taint>().is_err());
-        assert!("a=b c:NoSchedule".parse::<Taint>().is_err());
+        assert!("dedicated=web".parse::<Taint>().is_err());
     }
 
     #[test]
     fn labels_follow_kubernetes_rules() {
         validate_label("tier", "web").unwrap();
         validate_label("example.com/tier", "").unwrap();
-        validate_label(
-            "node.kubernetes.io/exclude-from-external-load-balancers",
-            "true",
-        )
-        .unwrap();
         assert_eq!(
             validate_label("Example.com/tier", "x").unwrap_err().to_string(),
-            "invalid label key \"Example.com/tier\": the prefix \"Example.com\" must be a lowercase DNS subdomain"
+            "\"Example.com/tier\" is not a Kubernetes label key: use [prefix/]name, where name is up to 63 letters, digits, '-', '_' or '.'"
         );
-        assert!(validate_label("tier", "-web").is_err());
-        assert!(validate_label("tier", "a,b").is_err());
+        assert_eq!(
+            validate_label("tier", "a,b").unwrap_err().to_string(),
+            "label \"tier\": \"a,b\" is not a Kubernetes label value: use up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        );
         assert!(validate_label("tier", &"x".repeat(64)).is_err());
-        assert!(validate_label("", "x").is_err());
     }
 
     #[test]
@@ -337,6 +265,28 @@ mod tests {
         assert!(node.unschedulable);
         assert!(node.ready);
         assert_eq!(node.kubelet_version, "v1.29.3+k0s");
+    }
+
+    #[test]
+    fn the_node_list_is_keyed_by_name() {
+        let json = r#"{"apiVersion": "v1", "kind": "List", "items": [
+            {"metadata": {"name": "w2", "uid": "u2"}},
+            {"metadata": {"name": "cp1", "uid": "u1", "labels": {"node-role.kubernetes.io/control-plane": "true"}},
+             "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+        ]}"#;
+        let nodes = parse_node_list(json).unwrap();
+        assert_eq!(nodes.keys().collect::<Vec<_>>(), ["cp1", "w2"]);
+        assert!(nodes["cp1"].ready);
+        assert_eq!(nodes["w2"].uid, "u2");
+        assert!(parse_node_list(r#"{"kind": "List"}"#).unwrap().is_empty());
+        assert!(parse_node_list("No resources found").is_err());
+        let nameless = parse_node_list(r#"{"items": [{"metadata": {}}]}"#).unwrap_err();
+        assert!(
+            nameless
+                .to_string()
+                .starts_with("cannot parse the Node JSON: missing field `name`"),
+            "{nameless}"
+        );
     }
 
     #[test]

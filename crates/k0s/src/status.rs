@@ -155,7 +155,7 @@ fn compare_pre_release(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// Plan-time check of `k0s_version`.
+/// Reads a k0s release version, `vX.Y.Z+k0s.N` with an optional pre-release (`-rc.0`).
 pub fn parse_k0s_version(text: &str) -> Result<K0sVersion, VersionError> {
     let error = || VersionError {
         input: text.to_owned(),

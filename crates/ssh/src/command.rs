@@ -102,10 +102,8 @@ impl Output {
     }
 }
 
-/// Quotes `text` as one word for a POSIX shell.
-pub fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
+/// Quotes one word for a POSIX shell; shared with the k0s command lines.
+pub use mke_shell::shell_quote;
 
 /// How a script is wrapped on a host: the login shell receives this line.
 #[derive(Debug, Clone, Copy)]

@@ -539,7 +539,7 @@ mod tests {
     #[test]
     fn upload_script_renames_a_checked_temporary_file() {
         let script = upload_script("/usr/local/bin/k0s", 0o755, 42, "abc");
-        assert!(script.contains("dst='/usr/local/bin/k0s'"), "{script}");
+        assert!(script.contains("dst=/usr/local/bin/k0s\n"), "{script}");
         assert!(script.contains(r#"tmp="$dst.tmp.abc""#), "{script}");
         assert!(script.contains(r#"[ "$size" -ne 42 ]"#), "{script}");
         assert!(script.contains(r#"chmod 755 "$tmp""#), "{script}");

@@ -33,7 +33,8 @@ pub async fn leave(anchor: &Host, facts: &HostFacts, c: &ControllerHost) -> Resu
         let out = anchor
             .run(&Command::new(mke_k0s::cli::etcd_leave(&peer)))
             .await?;
-        if out.status != 0 && !out.stderr.contains("peer not found") {
+        use mke_k0s::outcome::{etcd_leave_outcome, EtcdLeaveOutcome};
+        if etcd_leave_outcome(out.status, &out.stderr) == EtcdLeaveOutcome::Failed {
             return Err(OpError::host(
                 anchor.name(),
                 format!(

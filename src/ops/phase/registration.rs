@@ -14,7 +14,7 @@ pub async fn get_node(controller: &Host, name: &str) -> Result<Option<NodeInfo>,
         .run(&Command::new(mke_k0s::cli::kubectl_get_node_json(name)))
         .await?;
     if out.status != 0 {
-        if out.stderr.contains("NotFound") || out.stderr.contains("not found") {
+        if mke_k0s::outcome::is_not_found(&out.stderr) {
             return Ok(None);
         }
         return Err(OpError::host(

@@ -21,8 +21,11 @@ pub async fn install(host: &Host, flags: &InstallFlags) -> Result<(), OpError> {
 
 /// `k0s start`, where "already running" is success.
 pub async fn start(host: &Host) -> Result<(), OpError> {
+    use mke_k0s::outcome::{start_outcome, StartOutcome};
     let out = host.run(&Command::new(mke_k0s::cli::start())).await?;
-    if out.status == 0 || out.stderr.contains("already running") {
+    if let StartOutcome::Started | StartOutcome::AlreadyRunning =
+        start_outcome(out.status, &out.stderr)
+    {
         return Ok(());
     }
     Err(OpError::host(
@@ -34,10 +37,10 @@ pub async fn start(host: &Host) -> Result<(), OpError> {
 
 /// `k0s stop`, where "already stopped" is success.
 pub async fn stop(host: &Host) -> Result<(), OpError> {
+    use mke_k0s::outcome::{stop_outcome, StopOutcome};
     let out = host.run(&Command::new(mke_k0s::cli::stop())).await?;
-    if out.status == 0
-        || out.stderr.contains("already stopped")
-        || out.stderr.contains("failed state")
+    if let StopOutcome::Stopped | StopOutcome::AlreadyStopped | StopOutcome::FailedState =
+        stop_outcome(out.status, &out.stderr)
     {
         return Ok(());
     }

@@ -17,7 +17,7 @@ use tfplugin::{
 };
 
 pub use model::NodeModel;
-pub use plan::{parse_taint, validate_config};
+pub use plan::validate_config;
 pub use schema::schema;
 
 use crate::ops::node::{self, NodeSeen};
