@@ -22,7 +22,7 @@ pub mod runtime;
 use mke_ssh::Target;
 
 pub use error::{OpError, Partial, Warning};
-pub use progress::{wait_for, within_limit, Step};
+pub use progress::{wait_for, within_limit, within_limit_keeping, Step};
 pub use runtime::{BastionSettings, Runtime, Settings, SshSettings};
 
 /// Cancelled when Terraform asks the provider to stop (Ctrl-C).

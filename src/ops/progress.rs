@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::{Cancel, OpError};
+use super::{Cancel, OpError, Partial};
 
 /// Logs one phase on one host at INFO with its elapsed time.
 pub struct Step {
@@ -79,6 +79,23 @@ where
             _ = tokio::time::sleep(interval) => {}
         }
         interval = (interval * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Runs an operation within the resource's time limit, keeping what it
+/// reached: `work` records into the value it is given as it goes, and that
+/// value comes back whether it finished, failed or ran out of time.
+pub async fn within_limit_keeping<T: Default>(
+    limit: Duration,
+    host: &str,
+    what: &str,
+    work: impl AsyncFnOnce(&mut T) -> Result<(), OpError>,
+) -> Result<T, Partial<T>> {
+    let mut reached = T::default();
+    let result = within_limit(limit, host, what, work(&mut reached)).await;
+    match result {
+        Ok(()) => Ok(reached),
+        Err(e) => Err(Partial::new(reached, e)),
     }
 }
 

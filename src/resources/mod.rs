@@ -12,6 +12,9 @@ pub mod validate;
 
 use std::sync::{Arc, OnceLock};
 
+use tfplugin::tfvalue::Value;
+use tfplugin::Diagnostics;
+
 use crate::ops::{OpError, Runtime};
 
 /// The runtime the provider builds at configure time, shared by every
@@ -20,4 +23,28 @@ pub type SharedRuntime = Arc<OnceLock<Runtime>>;
 
 pub(crate) fn runtime(shared: &SharedRuntime) -> Result<&Runtime, OpError> {
     shared.get().ok_or(OpError::NotConfigured)
+}
+
+/// A one-attribute identity (version 0): the import ID under `name`.
+pub(crate) fn identity_of(name: &str, import_id: Option<String>) -> Option<Value> {
+    Some(Value::Object(std::collections::BTreeMap::from([(
+        name.to_string(),
+        Value::String(import_id?),
+    )])))
+}
+
+/// The import ID held by a one-attribute identity.
+pub(crate) fn import_id_in(identity: &Value, name: &str) -> Result<String, Diagnostics> {
+    identity
+        .get_attr(name)
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| {
+            let mut d = Diagnostics::new();
+            d.error(
+                "Invalid identity",
+                format!("`{name}` must be a known string."),
+            );
+            d
+        })
 }

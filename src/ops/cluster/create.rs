@@ -12,7 +12,7 @@ use crate::ops::phase::lock::release_all;
 use crate::ops::phase::outputs::admin_access;
 use crate::ops::phase::preflight::{preflight, Expected};
 use crate::ops::phase::{marker, probe};
-use crate::ops::{within_limit, Cancel, HostStatus, OpError, Partial, Runtime, Step};
+use crate::ops::{within_limit_keeping, Cancel, HostStatus, OpError, Partial, Runtime, Step};
 
 pub async fn create(
     rt: &Runtime,
@@ -20,18 +20,10 @@ pub async fn create(
     plan: &ClusterPlan,
     limit: Duration,
 ) -> Result<ClusterReached, Partial<ClusterReached>> {
-    let mut reached = ClusterReached::default();
-    let result = within_limit(
-        limit,
-        "the cluster",
-        "create",
-        run(rt, cancel, plan, &mut reached),
-    )
-    .await;
-    match result {
-        Ok(()) => Ok(reached),
-        Err(e) => Err(Partial::new(reached, e)),
-    }
+    within_limit_keeping(limit, "the cluster", "create", async |reached| {
+        run(rt, cancel, plan, reached).await
+    })
+    .await
 }
 
 async fn run(

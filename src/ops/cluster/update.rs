@@ -20,7 +20,7 @@ use crate::ops::phase::preflight::{preflight, Expected};
 use crate::ops::phase::probe::{self, HostFacts};
 use crate::ops::phase::{configure, etcd, service, stage, wipe};
 use crate::ops::{
-    within_limit, Cancel, ControllerHost, HostStatus, OpError, Partial, Runtime, Step,
+    within_limit_keeping, Cancel, ControllerHost, HostStatus, OpError, Partial, Runtime, Step,
 };
 
 /// What the update of a cluster starts from and needs.
@@ -39,18 +39,10 @@ pub async fn update(
     cancel: &Cancel,
     update: Update<'_>,
 ) -> Result<ClusterReached, Partial<ClusterReached>> {
-    let mut reached = ClusterReached::default();
-    let result = within_limit(
-        update.limit,
-        "the cluster",
-        "update",
-        run(rt, cancel, &update, &mut reached),
-    )
-    .await;
-    match result {
-        Ok(()) => Ok(reached),
-        Err(e) => Err(Partial::new(reached, e)),
-    }
+    within_limit_keeping(update.limit, "the cluster", "update", async |reached| {
+        run(rt, cancel, &update, reached).await
+    })
+    .await
 }
 
 /// What an installed controller needs to match the plan.

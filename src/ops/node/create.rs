@@ -14,7 +14,7 @@ use crate::ops::phase::marker::{self, Marker};
 use crate::ops::phase::preflight::{preflight, Expected};
 use crate::ops::phase::registration::wait_node_ready;
 use crate::ops::phase::{join, probe, stage};
-use crate::ops::{within_limit, Cancel, HostStatus, OpError, Partial, Runtime, Step};
+use crate::ops::{within_limit_keeping, Cancel, HostStatus, OpError, Partial, Runtime, Step};
 
 const WORKER_TOKEN_EXPIRY: Duration = Duration::from_secs(600);
 
@@ -25,18 +25,10 @@ pub async fn create(
     limit: Duration,
 ) -> Result<NodeReached, Partial<NodeReached>> {
     rt.node_lists().forget().await;
-    let mut reached = NodeReached::default();
-    let result = within_limit(
-        limit,
-        &plan.address,
-        "create",
-        run(rt, cancel, plan, &mut reached),
-    )
-    .await;
-    match result {
-        Ok(()) => Ok(reached),
-        Err(e) => Err(Partial::new(reached, e)),
-    }
+    within_limit_keeping(limit, &plan.address, "create", async |reached| {
+        run(rt, cancel, plan, reached).await
+    })
+    .await
 }
 
 /// The name of the cluster `controller` serves, which must be `cluster_id`.

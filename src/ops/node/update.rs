@@ -18,7 +18,7 @@ use crate::ops::phase::registration::{
     get_node, reconcile_labels_and_taints, wait_node_ready, wait_registered, LabelsAndTaints,
 };
 use crate::ops::phase::{drain, service, stage};
-use crate::ops::{within_limit, Cancel, HostStatus, OpError, Partial, Runtime, Step};
+use crate::ops::{within_limit_keeping, Cancel, HostStatus, OpError, Partial, Runtime, Step};
 
 /// A deleted Node object gets this long to come back before k0s is restarted.
 const REREGISTER_GRACE: Duration = Duration::from_secs(60);
@@ -31,18 +31,10 @@ pub async fn update(
     limit: Duration,
 ) -> Result<NodeReached, Partial<NodeReached>> {
     rt.node_lists().forget().await;
-    let mut reached = NodeReached::default();
-    let result = within_limit(
-        limit,
-        &after.address,
-        "update",
-        run(rt, cancel, before, after, &mut reached),
-    )
-    .await;
-    match result {
-        Ok(()) => Ok(reached),
-        Err(e) => Err(Partial::new(reached, e)),
-    }
+    within_limit_keeping(limit, &after.address, "update", async |reached| {
+        run(rt, cancel, before, after, reached).await
+    })
+    .await
 }
 
 async fn run(

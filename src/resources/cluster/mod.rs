@@ -27,7 +27,7 @@ use crate::ops::cluster::{self, Seen, Update};
 use crate::ops::{HostStatus, OpError};
 use crate::resources::controllers;
 use crate::resources::diagnose;
-use crate::resources::{runtime, SharedRuntime};
+use crate::resources::{identity_of, import_id_in, runtime, SharedRuntime};
 use model::{statuses, ControllersOnly};
 
 pub const TYPE_NAME: &str = "mke_cluster";
@@ -84,22 +84,10 @@ impl Resource for ClusterResource {
         Some(identity_schema())
     }
     fn identity(&self, state: &Value) -> Option<Value> {
-        let id = import_id(state)?;
-        Some(Value::Object(BTreeMap::from([(
-            "controllers".to_string(),
-            Value::String(id),
-        )])))
+        identity_of("controllers", import_id(state))
     }
     fn import_id_from_identity(&self, identity: &Value) -> Result<String, Diagnostics> {
-        identity
-            .get_attr("controllers")
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| {
-                let mut d = Diagnostics::new();
-                d.error("Invalid identity", "`controllers` must be a known string.");
-                d
-            })
+        import_id_in(identity, "controllers")
     }
     fn validate(&self, config: &Value) -> Diagnostics {
         validate_config(config)

@@ -6,7 +6,6 @@ mod model;
 mod plan;
 mod schema;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,7 +23,7 @@ use crate::ops::node::{self, NodeSeen};
 use crate::ops::OpError;
 use crate::resources::cluster::{nulls_for_unknowns, time_limit};
 use crate::resources::diagnose;
-use crate::resources::{runtime, SharedRuntime};
+use crate::resources::{identity_of, import_id_in, runtime, SharedRuntime};
 
 pub const TYPE_NAME: &str = "mke_node";
 
@@ -68,22 +67,10 @@ impl Resource for NodeResource {
         })
     }
     fn identity(&self, state: &Value) -> Option<Value> {
-        let id = import_id(state)?;
-        Some(Value::Object(BTreeMap::from([(
-            "address".to_string(),
-            Value::String(id),
-        )])))
+        identity_of("address", import_id(state))
     }
     fn import_id_from_identity(&self, identity: &Value) -> Result<String, Diagnostics> {
-        identity
-            .get_attr("address")
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| {
-                let mut d = Diagnostics::new();
-                d.error("Invalid identity", "`address` must be a known string.");
-                d
-            })
+        import_id_in(identity, "address")
     }
     fn validate(&self, config: &Value) -> Diagnostics {
         validate_config(config)
