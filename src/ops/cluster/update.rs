@@ -241,3 +241,82 @@ async fn remove_controller(rt: &Runtime, anchor: &Host, c: &ControllerHost) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ops::phase::stage::BinarySource;
+
+    const CONFIG: &str = "apiVersion: k0s.k0sproject.io/v1beta1\nkind: ClusterConfig\nmetadata:\n  name: demo\nspec:\n  network:\n    podCIDR: 10.244.0.0/16\n";
+
+    fn controller() -> ControllerHost {
+        ControllerHost {
+            address: "192.0.2.11".into(),
+            private_address: None,
+            port: None,
+            user: None,
+            host_key: None,
+            workloads: false,
+        }
+    }
+
+    fn plan(version: &str) -> ClusterPlan {
+        ClusterPlan {
+            name: "demo".into(),
+            version: version.into(),
+            source: BinarySource::new(None, None),
+            controllers: BTreeMap::from([("a".to_string(), controller())]),
+            order: vec!["a".into()],
+            k0s_config: CONFIG.into(),
+            api_endpoint: "https://192.0.2.11:6443".into(),
+        }
+    }
+
+    fn running(version: &str) -> HostFacts {
+        let status = format!(
+            "{{\"Version\":\"{version}\",\"Pid\":1,\"Role\":\"controller\",\"Workloads\":false,\"SysInit\":\"linux-systemd\",\"StubFile\":\"\",\"Output\":\"\",\"Args\":[],\"ClusterConfig\":null,\"K0sVars\":{{}}}}"
+        );
+        HostFacts {
+            hostname: "c1".into(),
+            arch: "x86_64".into(),
+            binary_version: Some(version.into()),
+            unit: mke_k0s::parse_unit_exec_start(
+                "[Service]\nExecStart=/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml\n",
+            ),
+            status: mke_k0s::parse_status_json(&status).ok(),
+            config: mke_k0s::host_config(CONFIG, None).ok(),
+            marker: None,
+        }
+    }
+
+    #[test]
+    fn a_controller_that_matches_the_plan_is_left_alone() {
+        let facts = running("v1.29.3+k0s.0");
+        assert!(facts.running(), "the status JSON above must parse");
+        let change = ControllerChange::decide(&facts, &plan("v1.29.3+k0s.0"), &controller());
+        assert!(!change.restarts() && !change.start, "{change:?}");
+    }
+
+    #[test]
+    fn a_new_version_upgrades_and_a_stopped_controller_is_started() {
+        let facts = running("v1.29.3+k0s.0");
+        let change = ControllerChange::decide(&facts, &plan("v1.29.4+k0s.0"), &controller());
+        assert!(change.upgrade && change.restarts());
+
+        let mut stopped = running("v1.29.3+k0s.0");
+        stopped.status = None;
+        let change = ControllerChange::decide(&stopped, &plan("v1.29.3+k0s.0"), &controller());
+        assert!(change.start && !change.restarts(), "{change:?}");
+    }
+
+    #[test]
+    fn workloads_that_differ_from_the_unit_reinstall_it() {
+        let mut c = controller();
+        c.workloads = true;
+        let change =
+            ControllerChange::decide(&running("v1.29.3+k0s.0"), &plan("v1.29.3+k0s.0"), &c);
+        assert!(change.reinstall);
+    }
+}

@@ -238,3 +238,92 @@ pub fn statuses(status: &BTreeMap<String, HostStatus>) -> BTreeMap<String, Strin
 pub struct ControllersOnly {
     pub controllers: ControllersModel,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::phase::outputs::ClusterAccess;
+
+    fn stored() -> ClusterModel {
+        let controller = |address: &str| ControllerModel {
+            address: address.into(),
+            private_address: None,
+            port: None,
+            user: None,
+            host_key: Unknowable::Unknown,
+            workloads: Some(false),
+        };
+        ClusterModel {
+            name: "demo".into(),
+            k0s_version: mke_k0s::DEFAULT_K0S_VERSION.into(),
+            k0s_binary_path: None,
+            k0s_download_url: None,
+            controllers: BTreeMap::from([
+                ("a".to_string(), controller("192.0.2.11")),
+                ("b".to_string(), controller("192.0.2.12")),
+            ]),
+            api: None,
+            network: None,
+            k0s_config_overrides: None,
+            timeouts: None,
+            id: Unknowable::Unknown,
+            api_endpoint: Unknowable::Known(Some("https://192.0.2.12:6443".into())),
+            kubeconfig: Unknowable::Unknown,
+            ca_certificate: Unknowable::Unknown,
+            controller_addresses: Unknowable::Known(Some(vec![
+                "192.0.2.12".into(),
+                "192.0.2.11".into(),
+            ])),
+            k0s_config: Unknowable::Known(Some("apiVersion: k0s.k0sproject.io/v1beta1\n".into())),
+            host_status: Unknowable::Unknown,
+        }
+    }
+
+    #[test]
+    fn the_model_round_trips_through_terraform_values() {
+        let model = stored();
+        assert_eq!(ClusterModel::decode(&model.encode()), Some(model));
+    }
+
+    #[test]
+    fn the_plan_puts_the_leader_first_and_needs_the_rendered_config() {
+        let plan = stored().plan().unwrap();
+        assert_eq!(plan.order, vec!["b".to_string(), "a".to_string()]);
+        let mut unrendered = stored();
+        unrendered.k0s_config = Unknowable::Unknown;
+        assert!(unrendered.plan().is_none());
+    }
+
+    #[test]
+    fn what_the_hosts_reached_fills_unknowns_and_learned_keys_only() {
+        let mut model = stored();
+        model.controllers.get_mut("a").unwrap().host_key =
+            Unknowable::Known(Some("ssh-ed25519 PINNED".into()));
+        model.record(&ClusterReached {
+            host_keys: BTreeMap::from([
+                ("a".to_string(), "ssh-ed25519 OTHER".to_string()),
+                ("b".to_string(), "ssh-ed25519 LEARNED".to_string()),
+            ]),
+            id: Some("uid-1".into()),
+            host_status: Some(BTreeMap::from([("a".to_string(), HostStatus::Running)])),
+            access: Some(ClusterAccess {
+                kubeconfig: "kubeconfig".into(),
+                ca_certificate: "ca".into(),
+            }),
+        });
+        let key = |k: &str| model.controllers[k].host_key.clone();
+        assert_eq!(
+            key("a"),
+            Unknowable::Known(Some("ssh-ed25519 PINNED".into()))
+        );
+        assert_eq!(
+            key("b"),
+            Unknowable::Known(Some("ssh-ed25519 LEARNED".into()))
+        );
+        assert_eq!(model.id, Unknowable::Known(Some("uid-1".into())));
+        assert_eq!(model.ca_certificate, Unknowable::Known(Some("ca".into())));
+        let mut state = model.encode();
+        nulls_for_unknowns(&mut state);
+        assert!(state.is_wholly_known());
+    }
+}

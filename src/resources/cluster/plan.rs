@@ -353,3 +353,173 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn object(entries: &[(&str, Value)]) -> Value {
+        Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn controllers(addresses: &[(&str, &str)]) -> Value {
+        Value::Map(
+            addresses
+                .iter()
+                .map(|(k, a)| (k.to_string(), object(&[("address", Value::from(*a))])))
+                .collect(),
+        )
+    }
+
+    fn config(controllers: Value, extra: &[(&str, Value)]) -> Value {
+        let mut c = object(&[("name", Value::from("demo")), ("controllers", controllers)]);
+        if let Value::Object(f) = &mut c {
+            for (k, v) in extra {
+                f.insert(k.to_string(), v.clone());
+            }
+        }
+        c
+    }
+
+    /// The plan Terraform would get for `config` over `prior`.
+    fn plan(prior: &Value, config: &Value) -> Plan {
+        let change = tfplugin::plan::plan_resource(&schema(), prior, config);
+        let mut plan = Plan {
+            planned: change.planned,
+            requires_replace: change.requires_replace,
+            private: Vec::new(),
+            diagnostics: Diagnostics::new(),
+        };
+        let request = PlanRequest {
+            prior,
+            proposed: config,
+            config,
+            prior_private: &[],
+        };
+        plan_cluster(&request, &mut plan);
+        plan
+    }
+
+    fn texts(d: &Diagnostics) -> String {
+        format!("{d:?}")
+    }
+
+    #[test]
+    fn a_new_cluster_plans_its_endpoint_status_and_rendered_config() {
+        let c = config(controllers(&[("cp1", "192.0.2.11")]), &[]);
+        let p = plan(&Value::Null, &c);
+        assert_eq!(
+            p.planned.get_attr("api_endpoint").as_str(),
+            Some("https://192.0.2.11:6443")
+        );
+        assert_eq!(
+            p.planned.get_attr("host_status").get_attr("cp1").as_str(),
+            Some("running")
+        );
+        let rendered = p.planned.get_attr("k0s_config").as_str().unwrap();
+        assert!(rendered.contains("10.244.0.0/16"), "{rendered}");
+        assert!(rendered.contains("calico"), "{rendered}");
+        assert!(!p.diagnostics.has_errors(), "{}", texts(&p.diagnostics));
+    }
+
+    #[test]
+    fn an_external_address_becomes_the_endpoint() {
+        let api = object(&[("external_address", Value::from("lb.example.com"))]);
+        let c = config(controllers(&[("cp1", "192.0.2.11")]), &[("api", api)]);
+        let p = plan(&Value::Null, &c);
+        assert_eq!(
+            p.planned.get_attr("api_endpoint").as_str(),
+            Some("https://lb.example.com:6443")
+        );
+    }
+
+    #[test]
+    fn an_even_number_of_controllers_is_warned_about() {
+        let c = config(
+            controllers(&[("a", "192.0.2.11"), ("b", "192.0.2.12")]),
+            &[],
+        );
+        let p = plan(&Value::Null, &c);
+        assert!(texts(&p.diagnostics).contains("Even number of controllers"));
+    }
+
+    #[test]
+    fn the_leader_stays_first_while_it_remains() {
+        let planned = config(
+            controllers(&[("a", "192.0.2.11"), ("b", "192.0.2.12")]),
+            &[],
+        );
+        let prior = object(&[(
+            "controller_addresses",
+            Value::List(vec![Value::from("192.0.2.12"), Value::from("192.0.2.11")]),
+        )]);
+        assert_eq!(
+            controller_addresses(&planned, &prior).unwrap(),
+            vec!["192.0.2.12".to_string(), "192.0.2.11".to_string()]
+        );
+        assert_eq!(
+            controller_addresses(&planned, &Value::Null).unwrap(),
+            vec!["192.0.2.11".to_string(), "192.0.2.12".to_string()]
+        );
+    }
+
+    #[test]
+    fn unknown_addresses_leave_the_computed_values_unknown() {
+        let c = config(
+            Value::Map(BTreeMap::from([(
+                "cp1".to_string(),
+                object(&[("address", Value::Unknown)]),
+            )])),
+            &[],
+        );
+        let p = plan(&Value::Null, &c);
+        assert!(p.planned.get_attr("api_endpoint").is_unknown());
+        assert!(p.planned.get_attr("k0s_config").is_unknown());
+    }
+
+    #[test]
+    fn changing_an_immutable_network_setting_warns_that_the_cluster_is_rebuilt() {
+        let before = config(controllers(&[("cp1", "192.0.2.11")]), &[]);
+        let prior = plan(&Value::Null, &before).planned;
+        let network = object(&[("pod_cidr", Value::from("10.32.0.0/16"))]);
+        let after = config(
+            controllers(&[("cp1", "192.0.2.11")]),
+            &[("network", network)],
+        );
+        let p = plan(&prior, &after);
+        assert!(
+            texts(&p.diagnostics).contains("This change rebuilds the whole cluster"),
+            "{}",
+            texts(&p.diagnostics)
+        );
+    }
+
+    #[test]
+    fn overlapping_ranges_and_bad_overrides_fail_validation_on_their_attribute() {
+        let network = object(&[
+            ("pod_cidr", Value::from("10.96.0.0/16")),
+            ("service_cidr", Value::from("10.96.0.0/12")),
+        ]);
+        let d = validate_config(&config(
+            controllers(&[("cp1", "192.0.2.11")]),
+            &[("network", network)],
+        ));
+        assert!(texts(&d).contains("Overlapping pod and service ranges"));
+
+        let d = validate_config(&config(
+            controllers(&[("cp1", "192.0.2.11")]),
+            &[(
+                "k0s_config_overrides",
+                Value::from("spec:\n  api:\n    port: 7443\n"),
+            )],
+        ));
+        assert!(d.has_errors(), "spec.api.port may not be overridden");
+    }
+}
