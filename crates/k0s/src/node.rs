@@ -1,14 +1,11 @@
 //! Kubernetes node facts: taints, labels, and the parts of a Node object the provider reads.
-//! The syntax rules of labels and taints live in [`crate::validate`].
+//! The syntax rules of labels and taints, and the taint type itself, live in [`crate::validate`].
 
 use serde::Deserialize as _;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use crate::validate::{
-    check_label_key, check_label_value, parse_taint, LabelKeyError, LabelValueError, TaintError,
-};
+use crate::validate::{check_label_key, check_label_value, LabelKeyError, LabelValueError};
+pub use crate::validate::{Taint, TaintEffect};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
@@ -21,51 +18,6 @@ pub enum NodeError {
     },
     #[error("cannot parse the Node JSON: {message}")]
     NodeJson { message: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TaintEffect {
-    NoSchedule,
-    PreferNoSchedule,
-    NoExecute,
-}
-
-impl TaintEffect {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaintEffect::NoSchedule => "NoSchedule",
-            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
-            TaintEffect::NoExecute => "NoExecute",
-        }
-    }
-}
-
-/// A node taint, written `key=value:Effect` or `key:Effect` as kubectl and k0s's `--taints` take it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Taint {
-    pub key: String,
-    /// Empty when the taint has no value.
-    pub value: String,
-    pub effect: TaintEffect,
-}
-
-impl fmt::Display for Taint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.value.is_empty() {
-            write!(f, "{}:{}", self.key, self.effect.as_str())
-        } else {
-            write!(f, "{}={}:{}", self.key, self.value, self.effect.as_str())
-        }
-    }
-}
-
-impl FromStr for Taint {
-    type Err = TaintError;
-
-    /// See [`parse_taint`].
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        parse_taint(text)
-    }
 }
 
 /// Checks a label the way the API server will, so a bad one is refused before it reaches a host.

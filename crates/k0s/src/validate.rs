@@ -9,7 +9,8 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::node::{Taint, TaintEffect};
+use std::str::FromStr;
+
 use crate::status::{parse_k0s_version, K0sVersion};
 
 /// An IPv4 network: its address with the host bits clear, and the prefix length.
@@ -308,6 +309,51 @@ pub fn parse_taint(text: &str) -> Result<Taint, TaintError> {
         value: value.to_owned(),
         effect,
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        }
+    }
+}
+
+/// A node taint, written `key=value:Effect` or `key:Effect` as kubectl and k0s's `--taints` take it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Taint {
+    pub key: String,
+    /// Empty when the taint has no value.
+    pub value: String,
+    pub effect: TaintEffect,
+}
+
+impl fmt::Display for Taint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}:{}", self.key, self.effect.as_str())
+        } else {
+            write!(f, "{}={}:{}", self.key, self.value, self.effect.as_str())
+        }
+    }
+}
+
+impl FromStr for Taint {
+    type Err = TaintError;
+
+    /// See [`parse_taint`].
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse_taint(text)
+    }
 }
 
 #[cfg(test)]
