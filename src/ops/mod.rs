@@ -56,16 +56,7 @@ impl OpError {
     /// What a user can do about it.
     pub fn hint(&self) -> String {
         match self {
-            OpError::Ssh(e) if e.is_unreachable() => {
-                "Check that the host is up, that the address and port are right, and that it \
-                 accepts your SSH key; then run `terraform apply` again."
-                    .into()
-            }
-            // The SSH error already says how to accept a legitimately new key.
-            OpError::Ssh(mke_ssh::SshError::HostKeyChanged { .. }) => String::new(),
-            OpError::Ssh(_) => "Fix the cause shown above and run `terraform apply` again; the \
-                                 state records what was already done."
-                .into(),
+            OpError::Ssh(e) => crate::resources::advice::ssh(e),
             OpError::Host { hint, .. } => hint.clone(),
             OpError::NotConfigured => "Add a provider \"mke\" block.".into(),
             OpError::Timeout { .. } => "Raise the resource's `timeouts`, or check the host's k0s \

@@ -383,14 +383,10 @@ async fn classify_failure(spec: &LaunchSpec<'_>, log: &str, proxy_log: &str) -> 
             return AttemptFailure::Fatal(bastion_key_refused(spec, bastion, proxy_log).await);
         }
         if proxy_log.contains("Permission denied") {
-            return AttemptFailure::Fatal(SshError::Connect {
+            return AttemptFailure::Fatal(SshError::BastionLoginRefused {
                 host: spec.name.to_string(),
-                detail: format!(
-                    "the bastion {} refused the login ({}); check bastion_private_key or the keys \
-                     in ssh-agent",
-                    bastion_name(bastion),
-                    last_line(proxy_log)
-                ),
+                bastion: bastion_name(bastion),
+                ssh_said: last_line(proxy_log),
             });
         }
     }
@@ -401,14 +397,10 @@ async fn classify_failure(spec: &LaunchSpec<'_>, log: &str, proxy_log: &str) -> 
         return AttemptFailure::Fatal(target_key_refused(spec, log).await);
     }
     if log.contains("Permission denied") {
-        return AttemptFailure::Fatal(SshError::Connect {
+        return AttemptFailure::Fatal(SshError::LoginRefused {
             host: spec.name.to_string(),
-            detail: format!(
-                "the host refused the login of user {} ({}); check private_key or the keys in \
-                 ssh-agent",
-                spec.endpoint.user,
-                last_line(log)
-            ),
+            user: spec.endpoint.user.clone(),
+            ssh_said: last_line(log),
         });
     }
     let detail = describe(log, proxy_log);
@@ -483,13 +475,10 @@ async fn bastion_key_refused(
                 presented_fingerprint,
             }
         }
-        None => SshError::Connect {
+        None => SshError::BastionHostKeyUnknown {
             host: spec.name.to_string(),
-            detail: format!(
-                "the host key of {name} is not in ~/.ssh/known_hosts or does not match it; add it \
-                 there or set bastion_host_key ({})",
-                last_line(proxy_log)
-            ),
+            bastion: bastion_name(bastion),
+            ssh_said: last_line(proxy_log),
         },
     }
 }
