@@ -21,7 +21,9 @@ mod pool;
 use std::fmt;
 use std::time::Duration;
 
-pub use command::{shell_quote, Command, Output, DEFAULT_COMMAND_TIMEOUT, STDERR_TAIL_LINES};
+pub use command::{
+    shell_quote, Command, Output, StreamedOutput, DEFAULT_COMMAND_TIMEOUT, STDERR_TAIL_LINES,
+};
 pub use error::{human_duration, SshError};
 pub use host::Host;
 pub use host_key::{fingerprint, normalize_host_key};
