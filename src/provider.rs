@@ -96,6 +96,7 @@ fn ssh_defaults(config: &ProviderConfig) -> mke_ssh::SshDefaults {
             private_key: b.private_key.clone(),
             host_key: b.host_key.clone(),
         }),
+        ..Default::default()
     }
 }
 

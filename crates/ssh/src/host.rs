@@ -15,7 +15,8 @@ use crate::command::{
     KILL_GRACE_SECS,
 };
 use crate::host_key::HostKey;
-use crate::master::{self, Endpoint, LaunchSpec};
+use crate::master::{self, Endpoint, LaunchSpec, Master};
+use crate::persist::Persistence;
 use crate::{
     human_duration, Command, Output, SshDefaults, SshError, StreamedOutput, STDERR_TAIL_LINES,
 };
@@ -28,6 +29,10 @@ const MAX_CONCURRENT_SESSIONS: usize = 8;
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A master left by an earlier process must run a command this fast, or it is replaced: its
+/// connection may have died without the master noticing yet.
+const REUSED_MASTER_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Chunk size for streaming a local file into stdin and stdout into a local writer.
 const STREAM_CHUNK_BYTES: usize = 64 * 1024;
@@ -48,12 +53,24 @@ if [ "$u" -ne 0 ]; then
   if sudo -n true; then echo sudo=ok; else echo sudo=refused; fi
 fi"#;
 
+/// What a pool counts for its callers.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Masters started, i.e. SSH logins.
+    pub(crate) opened: AtomicUsize,
+    /// Masters found running and used without a login.
+    pub(crate) reused: AtomicUsize,
+}
+
 /// A connected host: one ssh master shared by every command run on it.
 pub struct Host {
     endpoint: Endpoint,
     name: String,
     defaults: Arc<SshDefaults>,
-    opened: Arc<AtomicUsize>,
+    /// Set when this host's masters persist: persistence is on and its key was pinned by the
+    /// caller (a host trusted on first use never shares a master).
+    persistence: Option<Arc<Persistence>>,
+    counters: Arc<Counters>,
     host_key: HostKey,
     host_key_text: String,
     is_root: bool,
@@ -126,22 +143,20 @@ impl Host {
         endpoint: Endpoint,
         pinned: Option<HostKey>,
         defaults: Arc<SshDefaults>,
-        opened: Arc<AtomicUsize>,
+        persistence: Option<Arc<Persistence>>,
+        counters: Arc<Counters>,
         deadline: Instant,
     ) -> Result<Host, SshError> {
         let started = Instant::now();
         let name = endpoint.name();
+        let persistence = persistence.filter(|_| pinned.is_some());
         let spec = LaunchSpec {
             endpoint: &endpoint,
             name: &name,
             pinned: pinned.as_ref(),
             defaults: &defaults,
+            persistence: persistence.as_deref(),
         };
-        let master = master::establish(&spec, deadline).await?;
-        opened.fetch_add(1, Ordering::SeqCst);
-        let host_key = master.host_key;
-        let session = Arc::new(Session::new_native_mux(master.dir));
-
         let probe = remote_command_line(
             PROBE_SCRIPT,
             Wrapping {
@@ -149,18 +164,11 @@ impl Host {
                 remote_timeout_secs: None,
             },
         );
-        let finished = match exec(
-            &session,
-            &probe,
-            Feed::Nothing,
-            StdoutTo::Memory,
-            PROBE_TIMEOUT,
-        )
-        .await
-        {
-            Ok(finished) => finished,
-            Err(failure) => return Err(failure.into_error(&name, "probe", PROBE_TIMEOUT)),
-        };
+        let (master, finished) = answering_master(&spec, deadline, Some(&probe), &counters).await?;
+        let reused = master.reused;
+        let host_key = master.host_key.clone();
+        let session = Arc::new(master.into_session());
+        let finished = finished.expect("the probe ran");
         let stdout = String::from_utf8_lossy(&finished.stdout);
         let stderr = String::from_utf8_lossy(&finished.stderr);
         let uid = stdout
@@ -195,15 +203,18 @@ impl Host {
             endpoint,
             name,
             defaults,
-            opened,
+            persistence,
+            counters,
         };
         info!(
             host = %host.name,
             host_key = %host.host_key.fingerprint(),
             root = host.is_root,
+            reused,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "{}: SSH connection established (host key {})",
+            "{}: SSH connection {} (host key {})",
             host.name,
+            if reused { "reused" } else { "established" },
             host.host_key.fingerprint()
         );
         Ok(host)
@@ -347,11 +358,11 @@ impl Host {
             name: &self.name,
             pinned: Some(&self.host_key),
             defaults: &self.defaults,
+            persistence: self.persistence.as_deref(),
         };
-        let master = master::establish(&spec, deadline).await?;
-        self.opened.fetch_add(1, Ordering::SeqCst);
+        let (master, _) = answering_master(&spec, deadline, None, &self.counters).await?;
         info!(host = %self.name, "SSH connection re-established");
-        let fresh = Arc::new(Session::new_native_mux(master.dir));
+        let fresh = Arc::new(master.into_session());
         *self
             .session
             .lock()
@@ -459,6 +470,62 @@ impl Host {
     }
 }
 
+/// A master that has run `line` (the probe), or, when `line` is `None`, a fresh master or a reused
+/// one that has run a no-op. A reused master that does not answer is retired and replaced once.
+async fn answering_master(
+    spec: &LaunchSpec<'_>,
+    deadline: Instant,
+    line: Option<&str>,
+    counters: &Counters,
+) -> Result<(Master, Option<Finished>), SshError> {
+    let mut replaced_one = false;
+    loop {
+        let mut master = master::establish(spec, deadline).await?;
+        if !master.reused {
+            counters.opened.fetch_add(1, Ordering::SeqCst);
+        }
+        let line = match line {
+            Some(line) => line,
+            None if master.reused => "true",
+            None => {
+                master.release_lock();
+                return Ok((master, None));
+            }
+        };
+        let limit = if master.reused {
+            REUSED_MASTER_ANSWER_TIMEOUT
+        } else {
+            PROBE_TIMEOUT
+        };
+        let answer = exec(
+            &master.session,
+            line,
+            Feed::Nothing,
+            StdoutTo::Memory,
+            limit,
+        )
+        .await;
+        match answer {
+            Ok(finished) => {
+                if master.reused {
+                    counters.reused.fetch_add(1, Ordering::SeqCst);
+                }
+                master.release_lock();
+                return Ok((master, Some(finished)));
+            }
+            Err(_) if master.reused && !replaced_one => {
+                info!(
+                    host = spec.name,
+                    "a persisted SSH connection did not answer; replacing it"
+                );
+                master.discard().await;
+                replaced_one = true;
+            }
+            Err(failure) => return Err(failure.into_error(spec.name, "probe", limit)),
+        }
+    }
+}
+
 fn feed_of(cmd: &Command) -> Feed<'_> {
     match cmd.stdin_source() {
         Stdin::Nothing => Feed::Nothing,
@@ -547,13 +614,19 @@ async fn exec(
         Source::Nothing => Stdio::null(),
         _ => Stdio::piped(),
     };
-    let spawned = session
-        .raw_command(line)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .await;
+    // Opening the session waits for the host too, so it counts against the limit.
+    let started = Instant::now();
+    let spawned = tokio::time::timeout(
+        limit,
+        session
+            .raw_command(line)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn(),
+    )
+    .await
+    .map_err(|_| ExecFailure::TimedOut)?;
     let mut child = match spawned {
         Ok(child) => child,
         Err(openssh::Error::Disconnected) => return Err(ExecFailure::MasterGone),
@@ -615,7 +688,7 @@ async fn exec(
             fed,
         })
     };
-    tokio::time::timeout(limit, work)
+    tokio::time::timeout(limit.saturating_sub(started.elapsed()), work)
         .await
         .map_err(|_| ExecFailure::TimedOut)?
 }
