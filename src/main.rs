@@ -27,6 +27,7 @@ fn main() {
         Arc::new(MkeProvider::default()),
         tfplugin::serve::ServeOptions {
             address: ADDRESS.to_string(),
+            name: "mke".to_string(),
             debug,
         },
     ));

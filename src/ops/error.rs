@@ -74,9 +74,11 @@ impl<T> Partial<T> {
 }
 
 /// Something the user should know that does not fail the operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Warning {
     pub summary: String,
+    /// The error behind it, if any: shown first, with what to do about it.
+    pub cause: Option<OpError>,
     pub detail: String,
 }
 
@@ -84,6 +86,20 @@ impl Warning {
     pub fn new(summary: impl Into<String>, detail: impl Into<String>) -> Warning {
         Warning {
             summary: summary.into(),
+            cause: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// A warning about `cause`; `detail` says what it means for this operation.
+    pub fn because(
+        summary: impl Into<String>,
+        cause: OpError,
+        detail: impl Into<String>,
+    ) -> Warning {
+        Warning {
+            summary: summary.into(),
+            cause: Some(cause),
             detail: detail.into(),
         }
     }

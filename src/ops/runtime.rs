@@ -76,6 +76,7 @@ impl Settings {
                 private_key: b.private_key.clone(),
                 host_key: b.host_key.clone(),
             }),
+            ..Default::default()
         }
     }
 }

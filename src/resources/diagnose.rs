@@ -9,16 +9,7 @@ use crate::ops::{OpError, Warning};
 /// What a user can do about an error.
 pub fn hint(e: &OpError) -> String {
     match e {
-        OpError::Ssh(e) if e.is_unreachable() => {
-            "Check that the host is up, that the address and port are right, and that it \
-             accepts your SSH key; then run `terraform apply` again."
-                .into()
-        }
-        // The SSH error already says how to accept a legitimately new key.
-        OpError::Ssh(mke_ssh::SshError::HostKeyChanged { .. }) => String::new(),
-        OpError::Ssh(_) => "Fix the cause shown above and run `terraform apply` again; the \
-                             state records what was already done."
-            .into(),
+        OpError::Ssh(e) => super::advice::ssh(e),
         OpError::Host { hint, .. } => hint.clone(),
         OpError::NotConfigured => "Add a provider \"mke\" block.".into(),
         OpError::Timeout { .. } => "Raise the resource's `timeouts`, or check the host's k0s \
@@ -45,9 +36,21 @@ pub fn error(summary: &str, e: &OpError) -> Diagnostics {
     d
 }
 
+/// Warnings: the error behind each (with the way out), then what it means.
 pub fn warnings(d: &mut Diagnostics, warnings: &[Warning]) {
     for w in warnings {
-        d.warning(w.summary.clone(), w.detail.clone());
+        let mut text = String::new();
+        if let Some(cause) = &w.cause {
+            text.push_str(&cause.to_string());
+            let hint = hint(cause);
+            if !hint.is_empty() {
+                text.push_str("\n\n");
+                text.push_str(&hint);
+            }
+            text.push_str("\n\n");
+        }
+        text.push_str(&w.detail);
+        d.warning(w.summary.clone(), text);
     }
 }
 

@@ -3,6 +3,7 @@
 //! state and diagnostics from the typed outcome `ops` returns. `tfplugin` and
 //! `tfvalue` stop here.
 
+pub mod advice;
 pub mod cluster;
 pub mod controllers;
 pub mod diagnose;

@@ -1,4 +1,5 @@
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How many trailing lines of stderr a [`SshError::CommandFailed`](crate::SshError) carries.
@@ -15,17 +16,26 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Command {
     script: String,
-    stdin: Option<Vec<u8>>,
+    stdin: Stdin,
     timeout: Duration,
     sudo: bool,
     display: Option<String>,
+}
+
+/// What the script reads on its standard input.
+#[derive(Clone)]
+pub(crate) enum Stdin {
+    Nothing,
+    Bytes(Vec<u8>),
+    /// Read and sent as the command consumes it, never held in memory as a whole.
+    File(PathBuf),
 }
 
 impl Command {
     pub fn new(script: impl Into<String>) -> Command {
         Command {
             script: script.into(),
-            stdin: None,
+            stdin: Stdin::Nothing,
             timeout: DEFAULT_COMMAND_TIMEOUT,
             sudo: true,
             display: None,
@@ -38,9 +48,22 @@ impl Command {
         self
     }
 
-    /// Bytes fed to the script's standard input; never logged.
+    /// Bytes fed to the script's standard input; never logged. Replaces a
+    /// [`stdin_file`](Command::stdin_file).
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Command {
-        self.stdin = Some(bytes.into());
+        self.stdin = Stdin::Bytes(bytes.into());
+        self
+    }
+
+    /// Streams a local file into the script's standard input as the script reads it, so that
+    /// archives of any size pass without being held in memory (e.g. `k0s restore -`). The file is
+    /// opened before the command starts: a file that cannot be opened fails the call with
+    /// [`SshError::Io`](crate::SshError::Io) and nothing runs. Replaces [`stdin`](Command::stdin).
+    ///
+    /// The transfer counts against the command's [`timeout`](Command::timeout); set one that
+    /// allows for the file's size.
+    pub fn stdin_file(mut self, path: impl Into<PathBuf>) -> Command {
+        self.stdin = Stdin::File(path.into());
         self
     }
 
@@ -72,8 +95,16 @@ impl Command {
         self.display.as_deref().unwrap_or(&self.script)
     }
 
-    pub(crate) fn stdin_bytes(&self) -> Option<&[u8]> {
-        self.stdin.as_deref()
+    pub(crate) fn stdin_source(&self) -> &Stdin {
+        &self.stdin
+    }
+
+    /// The local file [`stdin_file`](Command::stdin_file) streams, if any.
+    pub fn stdin_path(&self) -> Option<&Path> {
+        match &self.stdin {
+            Stdin::File(path) => Some(path),
+            _ => None,
+        }
     }
 }
 
@@ -81,7 +112,14 @@ impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Command")
             .field("display", &self.display_text())
-            .field("stdin_bytes", &self.stdin.as_ref().map(Vec::len))
+            .field(
+                "stdin_bytes",
+                &match &self.stdin {
+                    Stdin::Bytes(bytes) => Some(bytes.len()),
+                    _ => None,
+                },
+            )
+            .field("stdin_file", &self.stdin_path())
             .field("timeout", &self.timeout)
             .field("sudo", &self.sudo)
             .finish()
@@ -104,6 +142,22 @@ impl Output {
 
 /// Quotes one word for a POSIX shell; shared with the k0s command lines.
 pub use mke_shell::shell_quote;
+/// What a command whose stdout went to a local writer left behind (see
+/// [`Host::run_stdout_to`](crate::Host::run_stdout_to)). A non-zero `status` is not an error at
+/// this level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamedOutput {
+    pub status: i32,
+    /// Bytes of stdout written to the writer.
+    pub stdout_bytes: u64,
+    pub stderr: String,
+}
+
+impl StreamedOutput {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+}
 
 /// How a script is wrapped on a host: the login shell receives this line.
 #[derive(Debug, Clone, Copy)]
@@ -216,6 +270,22 @@ mod tests {
         let shown = format!("{cmd:?}");
         assert!(!shown.contains("token-123"), "{shown}");
         assert!(shown.contains("stdin_bytes: Some(9)"), "{shown}");
+    }
+
+    #[test]
+    fn the_last_stdin_given_wins_and_debug_names_the_file() {
+        let cmd = Command::new("k0s restore -")
+            .stdin("x")
+            .stdin_file("/tmp/backup.tar.gz");
+        assert_eq!(cmd.stdin_path(), Some(Path::new("/tmp/backup.tar.gz")));
+        let shown = format!("{cmd:?}");
+        assert!(shown.contains("stdin_bytes: None"), "{shown}");
+        assert!(
+            shown.contains("stdin_file: Some(\"/tmp/backup.tar.gz\")"),
+            "{shown}"
+        );
+        let back = cmd.stdin("y");
+        assert_eq!(back.stdin_path(), None);
     }
 
     #[test]

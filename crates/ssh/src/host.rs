@@ -6,17 +6,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openssh::{Session, Stdio};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tracing::{debug, info};
 
 use crate::command::{
-    ceil_secs, remote_command_line, shell_quote, sudo_wants_password, tail_lines, Wrapping,
+    ceil_secs, remote_command_line, shell_quote, sudo_wants_password, tail_lines, Stdin, Wrapping,
     KILL_GRACE_SECS,
 };
 use crate::host_key::HostKey;
-use crate::master::{self, Endpoint, LaunchSpec};
-use crate::{human_duration, Command, Output, SshDefaults, SshError, STDERR_TAIL_LINES};
+use crate::master::{self, Endpoint, LaunchSpec, Master};
+use crate::persist::Persistence;
+use crate::{
+    human_duration, Command, Output, SshDefaults, SshError, StreamedOutput, STDERR_TAIL_LINES,
+};
 
 /// sshd allows 10 sessions per connection by default (MaxSessions); staying below it keeps
 /// concurrent commands on one host queueing here instead of failing there.
@@ -26,6 +29,13 @@ const MAX_CONCURRENT_SESSIONS: usize = 8;
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A master left by an earlier process must run a command this fast, or it is replaced: its
+/// connection may have died without the master noticing yet.
+const REUSED_MASTER_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Chunk size for streaming a local file into stdin and stdout into a local writer.
+const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Exit statuses of coreutils `timeout` when it had to stop the command (TERM, then KILL).
 const TIMEOUT_EXIT_STATUSES: [i32; 2] = [124, 137];
@@ -43,12 +53,24 @@ if [ "$u" -ne 0 ]; then
   if sudo -n true; then echo sudo=ok; else echo sudo=refused; fi
 fi"#;
 
+/// What a pool counts for its callers.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Masters started, i.e. SSH logins.
+    pub(crate) opened: AtomicUsize,
+    /// Masters found running and used without a login.
+    pub(crate) reused: AtomicUsize,
+}
+
 /// A connected host: one ssh master shared by every command run on it.
 pub struct Host {
     endpoint: Endpoint,
     name: String,
     defaults: Arc<SshDefaults>,
-    opened: Arc<AtomicUsize>,
+    /// Set when this host's masters persist: persistence is on and its key was pinned by the
+    /// caller (a host trusted on first use never shares a master).
+    persistence: Option<Arc<Persistence>>,
+    counters: Arc<Counters>,
     host_key: HostKey,
     host_key_text: String,
     is_root: bool,
@@ -69,17 +91,39 @@ impl std::fmt::Debug for Host {
     }
 }
 
+/// What a command reads on stdin.
 enum Feed<'a> {
     Nothing,
     Bytes(&'a [u8]),
-    File { path: &'a Path, len: u64 },
+    /// A local file, streamed; at most `len` bytes of it when set.
+    File {
+        path: &'a Path,
+        len: Option<u64>,
+    },
+}
+
+/// Where a command's stdout goes.
+enum StdoutTo<'a> {
+    Memory,
+    Writer(&'a mut (dyn AsyncWrite + Unpin + Send)),
 }
 
 struct Finished {
     /// `Err` carries why no exit status came back (connection lost, killed by a signal).
     status: Result<i32, String>,
+    /// Empty when stdout went to a writer.
     stdout: Vec<u8>,
+    stdout_bytes: u64,
     stderr: Vec<u8>,
+    fed: u64,
+}
+
+/// A command that ran to its end, as [`Host::execute`] reports it.
+struct Ran {
+    status: i32,
+    stdout: Vec<u8>,
+    stdout_bytes: u64,
+    stderr: String,
     fed: u64,
 }
 
@@ -87,7 +131,10 @@ enum ExecFailure {
     /// The master was gone before the command started, so it is safe to reconnect and retry.
     MasterGone,
     CannotStart(String),
-    Io(&'static str, std::io::Error),
+    /// The local file for stdin could not be opened; the command was not started.
+    StdinOpen(PathBuf, std::io::Error),
+    StdinRead(PathBuf, std::io::Error),
+    StdoutWrite(std::io::Error),
     TimedOut,
 }
 
@@ -96,22 +143,20 @@ impl Host {
         endpoint: Endpoint,
         pinned: Option<HostKey>,
         defaults: Arc<SshDefaults>,
-        opened: Arc<AtomicUsize>,
+        persistence: Option<Arc<Persistence>>,
+        counters: Arc<Counters>,
         deadline: Instant,
     ) -> Result<Host, SshError> {
         let started = Instant::now();
         let name = endpoint.name();
+        let persistence = persistence.filter(|_| pinned.is_some());
         let spec = LaunchSpec {
             endpoint: &endpoint,
             name: &name,
             pinned: pinned.as_ref(),
             defaults: &defaults,
+            persistence: persistence.as_deref(),
         };
-        let master = master::establish(&spec, deadline).await?;
-        opened.fetch_add(1, Ordering::SeqCst);
-        let host_key = master.host_key;
-        let session = Arc::new(Session::new_native_mux(master.dir));
-
         let probe = remote_command_line(
             PROBE_SCRIPT,
             Wrapping {
@@ -119,10 +164,11 @@ impl Host {
                 remote_timeout_secs: None,
             },
         );
-        let finished = match exec(&session, &probe, Feed::Nothing, PROBE_TIMEOUT).await {
-            Ok(finished) => finished,
-            Err(failure) => return Err(failure.into_error(&name, "probe", PROBE_TIMEOUT)),
-        };
+        let (master, finished) = answering_master(&spec, deadline, Some(&probe), &counters).await?;
+        let reused = master.reused;
+        let host_key = master.host_key.clone();
+        let session = Arc::new(master.into_session());
+        let finished = finished.expect("the probe ran");
         let stdout = String::from_utf8_lossy(&finished.stdout);
         let stderr = String::from_utf8_lossy(&finished.stderr);
         let uid = stdout
@@ -157,15 +203,18 @@ impl Host {
             endpoint,
             name,
             defaults,
-            opened,
+            persistence,
+            counters,
         };
         info!(
             host = %host.name,
             host_key = %host.host_key.fingerprint(),
             root = host.is_root,
+            reused,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "{}: SSH connection established (host key {})",
+            "{}: SSH connection {} (host key {})",
             host.name,
+            if reused { "reused" } else { "established" },
             host.host_key.fingerprint()
         );
         Ok(host)
@@ -197,18 +246,54 @@ impl Host {
 
     /// Runs `cmd`; a non-zero exit is returned in [`Output::status`], not as an error.
     pub async fn run(&self, cmd: &Command) -> Result<Output, SshError> {
-        let feed = match cmd.stdin_bytes() {
-            Some(bytes) => Feed::Bytes(bytes),
-            None => Feed::Nothing,
-        };
-        self.execute(cmd, feed).await.map(|(output, _fed)| output)
+        let ran = self.execute(cmd, feed_of(cmd), StdoutTo::Memory).await?;
+        Ok(Output {
+            status: ran.status,
+            stdout: String::from_utf8_lossy(&ran.stdout).into_owned(),
+            stderr: ran.stderr,
+        })
     }
 
     /// Runs `cmd` and returns its stdout; a non-zero exit is [`SshError::CommandFailed`].
     pub async fn check(&self, cmd: &Command) -> Result<String, SshError> {
         let output = self.run(cmd).await?;
-        self.require_success(cmd, &output)?;
+        self.require_success(cmd, output.status, &output.stderr)?;
         Ok(output.stdout)
+    }
+
+    /// Runs `cmd` with its stdout, raw bytes, written to `stdout` as they arrive (and flushed at
+    /// the end) instead of collected in memory: for archives such as `k0s backup --save-path -`.
+    /// Stderr is collected as usual. A non-zero exit is returned in [`StreamedOutput::status`],
+    /// not as an error; a failing `stdout` is [`SshError::Io`] and stops the command. Bytes
+    /// already written stay written whatever the outcome: write to a temporary file and keep it
+    /// only on success.
+    pub async fn run_stdout_to<W>(
+        &self,
+        cmd: &Command,
+        stdout: &mut W,
+    ) -> Result<StreamedOutput, SshError>
+    where
+        W: AsyncWrite + Unpin + Send,
+    {
+        let ran = self
+            .execute(cmd, feed_of(cmd), StdoutTo::Writer(stdout))
+            .await?;
+        Ok(StreamedOutput {
+            status: ran.status,
+            stdout_bytes: ran.stdout_bytes,
+            stderr: ran.stderr,
+        })
+    }
+
+    /// [`run_stdout_to`](Host::run_stdout_to), with a non-zero exit as
+    /// [`SshError::CommandFailed`]; returns the bytes written to `stdout`.
+    pub async fn check_stdout_to<W>(&self, cmd: &Command, stdout: &mut W) -> Result<u64, SshError>
+    where
+        W: AsyncWrite + Unpin + Send,
+    {
+        let output = self.run_stdout_to(cmd, stdout).await?;
+        self.require_success(cmd, output.status, &output.stderr)?;
+        Ok(output.stdout_bytes)
     }
 
     /// Streams `local` to `remote` over the command's stdin and renames it into place, so the
@@ -226,20 +311,24 @@ impl Host {
         let cmd = Command::new(upload_script(remote, mode, len, &random_suffix()))
             .display(format!("upload {} to {remote}", local.display()))
             .timeout(timeout);
-        let (output, fed) = self.execute(&cmd, Feed::File { path: local, len }).await?;
-        self.require_success(&cmd, &output)?;
-        Ok(fed)
+        let feed = Feed::File {
+            path: local,
+            len: Some(len),
+        };
+        let ran = self.execute(&cmd, feed, StdoutTo::Memory).await?;
+        self.require_success(&cmd, ran.status, &ran.stderr)?;
+        Ok(ran.fed)
     }
 
-    fn require_success(&self, cmd: &Command, output: &Output) -> Result<(), SshError> {
-        if output.success() {
+    fn require_success(&self, cmd: &Command, status: i32, stderr: &str) -> Result<(), SshError> {
+        if status == 0 {
             return Ok(());
         }
         Err(SshError::CommandFailed {
             host: self.name.clone(),
             command: cmd.display_text().to_string(),
-            exit_code: output.status,
-            stderr_tail: tail_lines(&output.stderr, STDERR_TAIL_LINES),
+            exit_code: status,
+            stderr_tail: tail_lines(stderr, STDERR_TAIL_LINES),
         })
     }
 
@@ -269,11 +358,11 @@ impl Host {
             name: &self.name,
             pinned: Some(&self.host_key),
             defaults: &self.defaults,
+            persistence: self.persistence.as_deref(),
         };
-        let master = master::establish(&spec, deadline).await?;
-        self.opened.fetch_add(1, Ordering::SeqCst);
+        let (master, _) = answering_master(&spec, deadline, None, &self.counters).await?;
         info!(host = %self.name, "SSH connection re-established");
-        let fresh = Arc::new(Session::new_native_mux(master.dir));
+        let fresh = Arc::new(master.into_session());
         *self
             .session
             .lock()
@@ -281,7 +370,12 @@ impl Host {
         Ok(())
     }
 
-    async fn execute(&self, cmd: &Command, feed: Feed<'_>) -> Result<(Output, u64), SshError> {
+    async fn execute(
+        &self,
+        cmd: &Command,
+        feed: Feed<'_>,
+        mut stdout_to: StdoutTo<'_>,
+    ) -> Result<Ran, SshError> {
         let _slot = self
             .sessions
             .acquire()
@@ -303,11 +397,19 @@ impl Host {
         self.round_trips.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
         let session = self.current_session();
-        let mut attempt = exec(&session, &line, feed.reborrow(), local_limit).await;
+        let mut attempt = exec(
+            &session,
+            &line,
+            feed.reborrow(),
+            stdout_to.reborrow(),
+            local_limit,
+        )
+        .await;
         if matches!(attempt, Err(ExecFailure::MasterGone)) {
+            // Nothing was read from stdin or written to stdout yet: the command never started.
             let deadline = Instant::now() + RECONNECT_TIMEOUT.min(self.defaults.connect_timeout);
             self.reestablish(&session, deadline).await?;
-            attempt = exec(&self.current_session(), &line, feed, local_limit).await;
+            attempt = exec(&self.current_session(), &line, feed, stdout_to, local_limit).await;
         }
         let elapsed = started.elapsed();
         let finished = attempt
@@ -343,11 +445,7 @@ impl Host {
                 })
             }
         };
-        let output = Output {
-            status,
-            stdout: String::from_utf8_lossy(&finished.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&finished.stderr).into_owned(),
-        };
+        let stderr = String::from_utf8_lossy(&finished.stderr).into_owned();
         debug!(
             host = %self.name,
             command = cmd.display_text(),
@@ -355,14 +453,84 @@ impl Host {
             elapsed_ms = elapsed.as_millis() as u64,
             "ran command"
         );
-        if wrapping.via_sudo && status == 1 && sudo_wants_password(&output.stderr) {
+        if wrapping.via_sudo && status == 1 && sudo_wants_password(&stderr) {
             return Err(SshError::SudoNeedsPassword {
                 host: self.name.clone(),
                 user: self.endpoint.user.clone(),
-                detail: tail_lines(&output.stderr, STDERR_TAIL_LINES),
+                detail: tail_lines(&stderr, STDERR_TAIL_LINES),
             });
         }
-        Ok((output, finished.fed))
+        Ok(Ran {
+            status,
+            stdout: finished.stdout,
+            stdout_bytes: finished.stdout_bytes,
+            stderr,
+            fed: finished.fed,
+        })
+    }
+}
+
+/// A master that has run `line` (the probe), or, when `line` is `None`, a fresh master or a reused
+/// one that has run a no-op. A reused master that does not answer is retired and replaced once.
+async fn answering_master(
+    spec: &LaunchSpec<'_>,
+    deadline: Instant,
+    line: Option<&str>,
+    counters: &Counters,
+) -> Result<(Master, Option<Finished>), SshError> {
+    let mut replaced_one = false;
+    loop {
+        let mut master = master::establish(spec, deadline).await?;
+        if !master.reused {
+            counters.opened.fetch_add(1, Ordering::SeqCst);
+        }
+        let line = match line {
+            Some(line) => line,
+            None if master.reused => "true",
+            None => {
+                master.release_lock();
+                return Ok((master, None));
+            }
+        };
+        let limit = if master.reused {
+            REUSED_MASTER_ANSWER_TIMEOUT
+        } else {
+            PROBE_TIMEOUT
+        };
+        let answer = exec(
+            &master.session,
+            line,
+            Feed::Nothing,
+            StdoutTo::Memory,
+            limit,
+        )
+        .await;
+        match answer {
+            Ok(finished) => {
+                if master.reused {
+                    counters.reused.fetch_add(1, Ordering::SeqCst);
+                }
+                master.release_lock();
+                return Ok((master, Some(finished)));
+            }
+            Err(_) if master.reused && !replaced_one => {
+                info!(
+                    host = spec.name,
+                    "a persisted SSH connection did not answer; replacing it"
+                );
+                master.discard().await;
+                replaced_one = true;
+            }
+            Err(failure) => return Err(failure.into_error(spec.name, "probe", limit)),
+        }
+    }
+}
+
+fn feed_of(cmd: &Command) -> Feed<'_> {
+    match cmd.stdin_source() {
+        Stdin::Nothing => Feed::Nothing,
+        Stdin::Bytes(bytes) => Feed::Bytes(bytes),
+        Stdin::File(path) => Feed::File { path, len: None },
     }
 }
 
@@ -372,6 +540,15 @@ impl Feed<'_> {
             Feed::Nothing => Feed::Nothing,
             Feed::Bytes(bytes) => Feed::Bytes(bytes),
             Feed::File { path, len } => Feed::File { path, len: *len },
+        }
+    }
+}
+
+impl StdoutTo<'_> {
+    fn reborrow(&mut self) -> StdoutTo<'_> {
+        match self {
+            StdoutTo::Memory => StdoutTo::Memory,
+            StdoutTo::Writer(writer) => StdoutTo::Writer(&mut **writer),
         }
     }
 }
@@ -387,9 +564,19 @@ impl ExecFailure {
                 host: host.to_string(),
                 detail: format!("could not start `{display}`: {why}"),
             },
-            ExecFailure::Io(action, source) => SshError::Io {
+            ExecFailure::StdinOpen(path, source) => SshError::Io {
                 host: host.to_string(),
-                action: action.to_string(),
+                action: format!("opening {} as the input of `{display}`", path.display()),
+                source,
+            },
+            ExecFailure::StdinRead(path, source) => SshError::Io {
+                host: host.to_string(),
+                action: format!("reading {} as the input of `{display}`", path.display()),
+                source,
+            },
+            ExecFailure::StdoutWrite(source) => SshError::Io {
+                host: host.to_string(),
+                action: format!("writing the output of `{display}` locally"),
                 source,
             },
             ExecFailure::TimedOut => SshError::Timeout {
@@ -401,25 +588,45 @@ impl ExecFailure {
     }
 }
 
-/// Runs one command line on the master and collects everything it says. Dropping the child on
-/// timeout closes its channel; the remote `timeout` wrapper has already killed the process group.
+/// Runs one command line on the master and collects everything it says (or streams its stdout to
+/// a writer). Dropping the child on timeout closes its channel; the remote `timeout` wrapper has
+/// already killed the process group.
 async fn exec(
     session: &Session,
     line: &str,
     feed: Feed<'_>,
+    stdout_to: StdoutTo<'_>,
     limit: Duration,
 ) -> Result<Finished, ExecFailure> {
-    let stdin = match feed {
-        Feed::Nothing => Stdio::null(),
+    // Opened before the command starts, so that a missing file runs nothing.
+    let source = match feed {
+        Feed::Nothing => Source::Nothing,
+        Feed::Bytes(bytes) => Source::Bytes(bytes),
+        Feed::File { path, len } => Source::File {
+            file: tokio::fs::File::open(path)
+                .await
+                .map_err(|e| ExecFailure::StdinOpen(path.to_path_buf(), e))?,
+            path,
+            len,
+        },
+    };
+    let stdin = match source {
+        Source::Nothing => Stdio::null(),
         _ => Stdio::piped(),
     };
-    let spawned = session
-        .raw_command(line)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .await;
+    // Opening the session waits for the host too, so it counts against the limit.
+    let started = Instant::now();
+    let spawned = tokio::time::timeout(
+        limit,
+        session
+            .raw_command(line)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn(),
+    )
+    .await
+    .map_err(|_| ExecFailure::TimedOut)?;
     let mut child = match spawned {
         Ok(child) => child,
         Err(openssh::Error::Disconnected) => return Err(ExecFailure::MasterGone),
@@ -439,27 +646,29 @@ async fn exec(
             };
             // A command that exits without reading all of its input breaks the pipe; its exit
             // status tells what happened, so write errors are not reported on their own.
-            let fed = match feed {
-                Feed::Nothing => 0,
-                Feed::Bytes(bytes) => match input.write_all(bytes).await {
+            let fed = match source {
+                Source::Nothing => 0,
+                Source::Bytes(bytes) => match input.write_all(bytes).await {
                     Ok(()) => bytes.len() as u64,
                     Err(_) => 0,
                 },
-                Feed::File { path, len } => {
-                    let file = tokio::fs::File::open(path)
-                        .await
-                        .map_err(|e| ExecFailure::Io("opening the file to upload", e))?;
-                    tokio::io::copy(&mut file.take(len), &mut input)
-                        .await
-                        .unwrap_or(0)
-                }
+                Source::File { file, path, len } => feed_file(file, path, len, &mut input).await?,
             };
             let _ = input.shutdown().await;
             drop(input);
             Ok::<u64, ExecFailure>(fed)
         };
-        let (fed, out, err) = tokio::join!(feeding, read_all(stdout), read_all(stderr));
-        let fed = fed?;
+        let collecting = async move {
+            match stdout_to {
+                StdoutTo::Memory => Ok((read_all(stdout).await, 0)),
+                StdoutTo::Writer(writer) => {
+                    let copied = copy_to_writer(stdout, writer).await?;
+                    Ok::<_, ExecFailure>((Vec::new(), copied))
+                }
+            }
+        };
+        let (fed, (out, stdout_bytes), err) =
+            tokio::try_join!(feeding, collecting, async { Ok(read_all(stderr).await) })?;
         let status = match child.wait().await {
             Ok(status) => status
                 .code()
@@ -474,13 +683,81 @@ async fn exec(
         Ok(Finished {
             status,
             stdout: out,
+            stdout_bytes,
             stderr: err,
             fed,
         })
     };
-    tokio::time::timeout(limit, work)
+    tokio::time::timeout(limit.saturating_sub(started.elapsed()), work)
         .await
         .map_err(|_| ExecFailure::TimedOut)?
+}
+
+/// A [`Feed`] ready to be sent.
+enum Source<'a> {
+    Nothing,
+    Bytes(&'a [u8]),
+    File {
+        file: tokio::fs::File,
+        path: &'a Path,
+        len: Option<u64>,
+    },
+}
+
+/// Sends the file (at most `len` bytes of it) chunk by chunk; stops early, without error, when
+/// the command stops reading.
+async fn feed_file(
+    mut file: tokio::fs::File,
+    path: &Path,
+    len: Option<u64>,
+    input: &mut (impl AsyncWrite + Unpin),
+) -> Result<u64, ExecFailure> {
+    let mut chunk = vec![0u8; STREAM_CHUNK_BYTES];
+    let mut fed = 0u64;
+    loop {
+        let want = match len {
+            Some(len) => (len - fed).min(chunk.len() as u64) as usize,
+            None => chunk.len(),
+        };
+        if want == 0 {
+            break;
+        }
+        let read = file
+            .read(&mut chunk[..want])
+            .await
+            .map_err(|e| ExecFailure::StdinRead(path.to_path_buf(), e))?;
+        if read == 0 || input.write_all(&chunk[..read]).await.is_err() {
+            break;
+        }
+        fed += read as u64;
+    }
+    Ok(fed)
+}
+
+/// Writes the stream to `writer` as it arrives; the stream ending (or breaking, which the exit
+/// status then tells) ends the copy, a failing writer fails it.
+async fn copy_to_writer(
+    stream: Option<impl AsyncRead + Unpin>,
+    writer: &mut (dyn AsyncWrite + Unpin + Send),
+) -> Result<u64, ExecFailure> {
+    let Some(mut stream) = stream else {
+        return Ok(0);
+    };
+    let mut chunk = vec![0u8; STREAM_CHUNK_BYTES];
+    let mut copied = 0u64;
+    loop {
+        let read = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        writer
+            .write_all(&chunk[..read])
+            .await
+            .map_err(ExecFailure::StdoutWrite)?;
+        copied += read as u64;
+    }
+    writer.flush().await.map_err(ExecFailure::StdoutWrite)?;
+    Ok(copied)
 }
 
 async fn read_all(stream: Option<impl AsyncRead + Unpin>) -> Vec<u8> {

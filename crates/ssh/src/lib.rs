@@ -10,18 +10,26 @@
 //! Host keys are always checked: a pinned key is written to a known_hosts file of its own and
 //! checked strictly; an unpinned host is trusted on first use and the key it presented is
 //! reported back so that the caller can pin it from then on.
+//!
+//! With [`SshDefaults::persist`] set, the master of a pinned host outlives the process (OpenSSH's
+//! ControlPersist) in a directory private to the user, and the next process reuses it instead of
+//! logging in again.
 
 mod command;
 mod error;
 mod host;
 mod host_key;
 mod master;
+mod persist;
 mod pool;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
-pub use command::{shell_quote, Command, Output, DEFAULT_COMMAND_TIMEOUT, STDERR_TAIL_LINES};
+pub use command::{
+    shell_quote, Command, Output, StreamedOutput, DEFAULT_COMMAND_TIMEOUT, STDERR_TAIL_LINES,
+};
 pub use error::{human_duration, SshError};
 pub use host::Host;
 pub use host_key::{fingerprint, normalize_host_key};
@@ -76,6 +84,19 @@ pub struct SshDefaults {
     /// Upper bound of the deadline [`Pool::connect`] is given.
     pub connect_timeout: Duration,
     pub bastion: Option<Bastion>,
+    /// How long the master connection of a host with a pinned key stays after its last use,
+    /// after this process has exited too, so that the next process (the apply after a plan)
+    /// reuses it instead of logging in again. A master is reused only for the same user,
+    /// address, port, bastion, private keys and pinned host key, and only once it has answered;
+    /// a host trusted on first use never reuses one. While it lives, any process of the same
+    /// local user can run commands on the host through its socket.
+    ///
+    /// Zero (the default) ends every master with the pool that started it.
+    pub persist: Duration,
+    /// Where persisting masters keep their control sockets (created 0700; refused when other
+    /// users can enter it). `None`: `$XDG_RUNTIME_DIR/mke-ssh`, else `$XDG_CACHE_HOME/mke-ssh`,
+    /// else `~/.cache/mke-ssh`.
+    pub control_dir: Option<PathBuf>,
 }
 
 impl Default for SshDefaults {
@@ -86,6 +107,8 @@ impl Default for SshDefaults {
             private_key: None,
             connect_timeout: Duration::from_secs(300),
             bastion: None,
+            persist: Duration::ZERO,
+            control_dir: None,
         }
     }
 }

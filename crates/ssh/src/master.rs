@@ -1,5 +1,6 @@
 //! Starting one OpenSSH ControlMaster: generated ssh_config, per-host known_hosts, key files that
-//! exist only while ssh authenticates, and a reading of ssh's complaints when it refuses.
+//! exist only while ssh authenticates, and a reading of ssh's complaints when it refuses; or
+//! finding one a previous process left running (see [`crate::persist`]).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -8,22 +9,27 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-use tracing::debug;
+use openssh::Session;
+use tracing::{debug, info};
 
 use crate::command::ceil_secs;
 use crate::host_key::{
     first_known_host_key, keys_in_keyscan_output, presented_fingerprint_in_ssh_log, HostKey,
     TOFU_HOST_KEY_ALGORITHMS,
 };
+use crate::persist::{MasterIdentity, Persistence, Slot, SlotLock};
 use crate::{human_duration, Bastion, Secret, SshDefaults, SshError};
 
 const TARGET_ALIAS: &str = "mke-target";
 const BASTION_ALIAS: &str = "mke-bastion";
 
-/// A master idle this long exits by itself, so that a provider killed before it could close its
-/// masters leaves none behind for long; the pool re-establishes one when needed.
+/// A master that does not persist, idle this long, exits by itself, so that a provider killed
+/// before it could close its masters leaves none behind for long; the pool re-establishes one
+/// when needed.
 pub(crate) const CONTROL_PERSIST_SECS: u64 = 120;
+
+/// A master left by another process must answer the alive check this fast.
+const ALIVE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One attempt waits at most this long for the TCP connection and ssh banner; the overall
 /// deadline is made of several attempts.
@@ -74,13 +80,174 @@ pub(crate) struct LaunchSpec<'a> {
     /// The key the host must present; `None` trusts on first use.
     pub(crate) pinned: Option<&'a HostKey>,
     pub(crate) defaults: &'a SshDefaults,
+    /// Set when masters outlive the process; only pinned hosts get such a master.
+    pub(crate) persistence: Option<&'a Persistence>,
 }
 
-/// A running master: the directory holds its control socket (`master`), its log and its config,
-/// and goes away with the session that takes it over.
+/// A running master and the session that talks to it.
+///
+/// Without persistence the session owns a temporary directory holding the control socket
+/// (`master`), log and config, and ends the master when dropped. A persistent master lives in
+/// its slot of the control directory; dropping the session leaves it running until it has been
+/// idle for [`Persistence::persist`].
 pub(crate) struct Master {
-    pub(crate) dir: TempDir,
+    pub(crate) session: Session,
     pub(crate) host_key: HostKey,
+    /// Found running (started by an earlier process, or an earlier pool), not started here.
+    pub(crate) reused: bool,
+    persistent: Option<(Slot, SlotLock)>,
+}
+
+impl Master {
+    pub(crate) fn into_session(self) -> Session {
+        self.session
+    }
+
+    /// Lets other processes at the slot, once the master proved to work.
+    pub(crate) fn release_lock(&mut self) {
+        if let Some((slot, lock)) = self.persistent.take() {
+            drop(lock);
+            debug!(slot = %slot.dir.display(), "released the master's slot");
+        }
+    }
+
+    /// Ends a master that does not serve (a persisted one that stopped answering) and clears its
+    /// slot.
+    pub(crate) async fn discard(self) {
+        let Master {
+            session,
+            persistent,
+            ..
+        } = self;
+        let _ = tokio::time::timeout(ALIVE_CHECK_TIMEOUT, session.close()).await;
+        if let Some((slot, _lock)) = persistent {
+            let _ = slot.remove();
+        }
+    }
+}
+
+/// Starts a master, or with persistence reuses the one an earlier process left for the same
+/// identity; retries unanswered connection attempts with backoff until `deadline`.
+pub(crate) async fn establish(
+    spec: &LaunchSpec<'_>,
+    deadline: Instant,
+) -> Result<Master, SshError> {
+    let (Some(persistence), Some(pinned)) = (spec.persistence, spec.pinned) else {
+        let (dir, host_key) =
+            launch_with_retries(spec, deadline, CONTROL_PERSIST_SECS, temporary_dir).await?;
+        return Ok(Master {
+            session: Session::new_native_mux(dir),
+            host_key,
+            reused: false,
+            persistent: None,
+        });
+    };
+    let slot = persistence.dir.slot(&identity(spec, pinned));
+    let io_failure = |action: &str, source: std::io::Error| SshError::Io {
+        host: spec.name.to_string(),
+        action: action.to_string(),
+        source,
+    };
+    let lock = slot
+        .lock(deadline)
+        .await
+        .map_err(|e| io_failure(&format!("locking {}", persistence.dir.path().display()), e))?;
+    if let Some(session) = running_master(&slot, pinned).await {
+        debug!(host = spec.name, slot = %slot.dir.display(), "reusing a persisted SSH master");
+        return Ok(Master {
+            session,
+            host_key: pinned.clone(),
+            reused: true,
+            persistent: Some((slot, lock)),
+        });
+    }
+    retire(&slot).await;
+    let persist_secs = ceil_secs(persistence.persist);
+    let (dir, host_key) = launch_with_retries(spec, deadline, persist_secs, || slot.reset())
+        .await
+        .inspect_err(|_| {
+            let _ = slot.remove();
+        })?;
+    info!(
+        host = spec.name,
+        persist_secs,
+        "the SSH connection persists in {}",
+        dir.display()
+    );
+    Ok(Master {
+        session: Session::resume_mux(
+            slot.socket().into_boxed_path(),
+            Some(slot.log().into_boxed_path()),
+        ),
+        host_key,
+        reused: false,
+        persistent: Some((slot, lock)),
+    })
+}
+
+fn temporary_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("mke-ssh-").tempdir()
+}
+
+fn identity<'a>(spec: &LaunchSpec<'a>, pinned: &'a HostKey) -> MasterIdentity<'a> {
+    let defaults = spec.defaults;
+    MasterIdentity {
+        user: &spec.endpoint.user,
+        address: &spec.endpoint.address,
+        port: spec.endpoint.port,
+        pinned,
+        bastion: defaults
+            .bastion
+            .as_ref()
+            .map(|b| (bastion_name(b), b.host_key.as_deref())),
+        private_keys: [
+            defaults.private_key.as_ref().map(Secret::expose),
+            defaults
+                .bastion
+                .as_ref()
+                .and_then(|b| b.private_key.as_ref())
+                .map(Secret::expose),
+        ],
+    }
+}
+
+/// The master in `slot`, if one runs there, checked the host against `pinned` and answers.
+async fn running_master(slot: &Slot, pinned: &HostKey) -> Option<Session> {
+    if !slot.socket().exists() {
+        return None;
+    }
+    match slot.pinned_key() {
+        Some(recorded) if &recorded == pinned => {}
+        recorded => {
+            info!(
+                slot = %slot.dir.display(),
+                expected = %pinned.fingerprint(),
+                recorded = ?recorded.map(|key| key.fingerprint()),
+                "a persisted SSH master checked another host key; replacing it"
+            );
+            return None;
+        }
+    }
+    let session = Session::resume_mux(
+        slot.socket().into_boxed_path(),
+        Some(slot.log().into_boxed_path()),
+    );
+    match tokio::time::timeout(ALIVE_CHECK_TIMEOUT, session.check()).await {
+        Ok(Ok(())) => Some(session),
+        _ => {
+            debug!(slot = %slot.dir.display(), "a persisted SSH master is gone; replacing it");
+            None
+        }
+    }
+}
+
+/// Asks a master still listening in `slot` to exit and clears the slot.
+async fn retire(slot: &Slot) {
+    if slot.socket().exists() {
+        let stale = Session::resume_mux(slot.socket().into_boxed_path(), None);
+        let _ = tokio::time::timeout(ALIVE_CHECK_TIMEOUT, stale.close()).await;
+    }
+    let _ = slot.remove();
 }
 
 enum AttemptFailure {
@@ -89,11 +256,14 @@ enum AttemptFailure {
     Fatal(SshError),
 }
 
-/// Starts a master, retrying unanswered connection attempts with backoff until `deadline`.
-pub(crate) async fn establish(
+/// Runs [`launch_once`] in a fresh directory from `fresh_dir` per attempt until an attempt
+/// succeeds, fails for good, or `deadline` passes.
+async fn launch_with_retries<D: AsRef<Path>>(
     spec: &LaunchSpec<'_>,
     deadline: Instant,
-) -> Result<Master, SshError> {
+    control_persist_secs: u64,
+    mut fresh_dir: impl FnMut() -> std::io::Result<D>,
+) -> Result<(D, HostKey), SshError> {
     let started = Instant::now();
     let mut pause = FIRST_RETRY_PAUSE;
     let mut attempts = 0u32;
@@ -104,11 +274,22 @@ pub(crate) async fn establish(
             return Err(gave_up(spec, started, attempts, &last_problem));
         }
         attempts += 1;
+        let dir = fresh_dir().map_err(|source| SshError::Io {
+            host: spec.name.to_string(),
+            action: "creating a directory for the SSH control socket".to_string(),
+            source,
+        })?;
         let attempt_connect_timeout =
             ceil_secs(remaining).clamp(1, MAX_ATTEMPT_CONNECT_TIMEOUT_SECS);
-        match tokio::time::timeout(remaining, launch_once(spec, attempt_connect_timeout)).await {
+        let attempt = launch_once(
+            spec,
+            dir.as_ref(),
+            control_persist_secs,
+            attempt_connect_timeout,
+        );
+        match tokio::time::timeout(remaining, attempt).await {
             Err(_elapsed) => return Err(gave_up(spec, started, attempts, &last_problem)),
-            Ok(Ok(master)) => return Ok(master),
+            Ok(Ok(host_key)) => return Ok((dir, host_key)),
             Ok(Err(AttemptFailure::Fatal(err))) => return Err(err),
             Ok(Err(AttemptFailure::Retry(problem))) => {
                 debug!(host = spec.name, attempt = attempts, %problem, "SSH not answering yet");
@@ -168,10 +349,14 @@ struct LaunchFiles {
     socket: PathBuf,
 }
 
+/// Starts `ssh -M` with its control socket, config, known_hosts and logs in `dir`; returns the
+/// key the host presented once ssh has authenticated and gone to the background.
 async fn launch_once(
     spec: &LaunchSpec<'_>,
+    dir: &Path,
+    control_persist_secs: u64,
     connect_timeout_secs: u64,
-) -> Result<Master, AttemptFailure> {
+) -> Result<HostKey, AttemptFailure> {
     let io_failure = |action: &str, source: std::io::Error| {
         AttemptFailure::Fatal(SshError::Io {
             host: spec.name.to_string(),
@@ -179,24 +364,21 @@ async fn launch_once(
             source,
         })
     };
-    let dir = tempfile::Builder::new()
-        .prefix("mke-ssh-")
-        .tempdir()
-        .map_err(|e| io_failure("creating a directory for the SSH control socket", e))?;
     let files = LaunchFiles {
-        config: dir.path().join("config"),
-        known_hosts: dir.path().join("known_hosts"),
-        log: dir.path().join("log"),
-        proxy_log: dir.path().join("proxy-log"),
-        socket: dir.path().join("master"),
+        config: dir.join("config"),
+        known_hosts: dir.join("known_hosts"),
+        log: dir.join("log"),
+        proxy_log: dir.join("proxy-log"),
+        socket: dir.join(crate::persist::SOCKET_NAME),
     };
     let mut key_files = KeyFiles(Vec::new());
     write_launch_files(
         spec,
-        dir.path(),
+        dir,
         &files,
         &mut key_files,
         connect_timeout_secs,
+        control_persist_secs,
     )
     .map_err(|e| io_failure("writing the ssh configuration", e))?;
 
@@ -238,7 +420,7 @@ async fn launch_once(
             }));
         }
     }
-    Ok(Master { dir, host_key })
+    Ok(host_key)
 }
 
 fn write_launch_files(
@@ -247,6 +429,7 @@ fn write_launch_files(
     files: &LaunchFiles,
     key_files: &mut KeyFiles,
     connect_timeout_secs: u64,
+    control_persist_secs: u64,
 ) -> std::io::Result<()> {
     let endpoint = spec.endpoint;
     let mut known_hosts = String::new();
@@ -297,7 +480,7 @@ fn write_launch_files(
         "  StrictHostKeyChecking {strictness}\n  HostKeyAlgorithms {algorithms}\n  \
          UserKnownHostsFile \"{}\"\n  GlobalKnownHostsFile /dev/null\n  ControlPersist {}\n",
         files.known_hosts.display(),
-        CONTROL_PERSIST_SECS,
+        control_persist_secs,
     ));
     config.push_str(&common);
     fs::write(&files.config, config)
@@ -383,14 +566,10 @@ async fn classify_failure(spec: &LaunchSpec<'_>, log: &str, proxy_log: &str) -> 
             return AttemptFailure::Fatal(bastion_key_refused(spec, bastion, proxy_log).await);
         }
         if proxy_log.contains("Permission denied") {
-            return AttemptFailure::Fatal(SshError::Connect {
+            return AttemptFailure::Fatal(SshError::BastionLoginRefused {
                 host: spec.name.to_string(),
-                detail: format!(
-                    "the bastion {} refused the login ({}); check bastion_private_key or the keys \
-                     in ssh-agent",
-                    bastion_name(bastion),
-                    last_line(proxy_log)
-                ),
+                bastion: bastion_name(bastion),
+                ssh_said: last_line(proxy_log),
             });
         }
     }
@@ -401,14 +580,10 @@ async fn classify_failure(spec: &LaunchSpec<'_>, log: &str, proxy_log: &str) -> 
         return AttemptFailure::Fatal(target_key_refused(spec, log).await);
     }
     if log.contains("Permission denied") {
-        return AttemptFailure::Fatal(SshError::Connect {
+        return AttemptFailure::Fatal(SshError::LoginRefused {
             host: spec.name.to_string(),
-            detail: format!(
-                "the host refused the login of user {} ({}); check private_key or the keys in \
-                 ssh-agent",
-                spec.endpoint.user,
-                last_line(log)
-            ),
+            user: spec.endpoint.user.clone(),
+            ssh_said: last_line(log),
         });
     }
     let detail = describe(log, proxy_log);
@@ -483,13 +658,10 @@ async fn bastion_key_refused(
                 presented_fingerprint,
             }
         }
-        None => SshError::Connect {
+        None => SshError::BastionHostKeyUnknown {
             host: spec.name.to_string(),
-            detail: format!(
-                "the host key of {name} is not in ~/.ssh/known_hosts or does not match it; add it \
-                 there or set bastion_host_key ({})",
-                last_line(proxy_log)
-            ),
+            bastion: bastion_name(bastion),
+            ssh_said: last_line(proxy_log),
         },
     }
 }

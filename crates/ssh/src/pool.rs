@@ -1,19 +1,24 @@
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::host::Host;
+use tracing::warn;
+
+use crate::host::{Counters, Host};
 use crate::host_key::HostKey;
 use crate::master::{bastion_name, check_config_value, Endpoint};
+use crate::persist::{ControlDir, Persistence};
 use crate::{SshDefaults, SshError, Target};
 
 /// The connection pool: one per provider process, shared by every resource. Cloning is cheap and
-/// yields the same pool. Masters close when the last clone (and every [`Host`] handed out) drops.
+/// yields the same pool. Masters close when the last clone (and every [`Host`] handed out) drops,
+/// unless [`SshDefaults::persist`] keeps them for the next process.
 #[derive(Clone)]
 pub struct Pool {
     defaults: Arc<SshDefaults>,
-    opened: Arc<AtomicUsize>,
+    persistence: Option<Arc<Persistence>>,
+    counters: Arc<Counters>,
     /// One slot per login; its async lock makes concurrent connects to the same host wait for
     /// the first one instead of opening a second master.
     slots: Arc<Mutex<HashMap<Endpoint, Slot>>>,
@@ -32,10 +37,27 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
+    /// A pool with no connection yet. When [`SshDefaults::persist`] is set but the control
+    /// directory cannot be used safely, a warning says why and masters end with the pool.
     pub fn new(defaults: SshDefaults) -> Pool {
+        let persistence = if defaults.persist.is_zero() {
+            None
+        } else {
+            match ControlDir::prepare(defaults.control_dir.as_deref()) {
+                Ok(dir) => Some(Arc::new(Persistence {
+                    dir,
+                    persist: defaults.persist,
+                })),
+                Err(why) => {
+                    warn!("SSH connections will not persist after this run: {why}");
+                    None
+                }
+            }
+        };
         Pool {
             defaults: Arc::new(defaults),
-            opened: Arc::new(AtomicUsize::new(0)),
+            persistence,
+            counters: Arc::new(Counters::default()),
             slots: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -93,7 +115,8 @@ impl Pool {
                 endpoint,
                 pinned,
                 self.defaults.clone(),
-                self.opened.clone(),
+                self.persistence.clone(),
+                self.counters.clone(),
                 deadline,
             )
             .await?,
@@ -102,9 +125,14 @@ impl Pool {
         Ok(host)
     }
 
-    /// Masters started so far, re-established ones included.
+    /// Masters started (new SSH logins) so far, re-established ones included.
     pub fn connections_opened(&self) -> usize {
-        self.opened.load(Ordering::SeqCst)
+        self.counters.opened.load(Ordering::SeqCst)
+    }
+
+    /// Masters an earlier process (or pool) left running that this pool reused without a login.
+    pub fn connections_reused(&self) -> usize {
+        self.counters.reused.load(Ordering::SeqCst)
     }
 
     fn validate(&self, endpoint: &Endpoint, name: &str) -> Result<(), SshError> {

@@ -137,6 +137,38 @@ async fn a_non_root_user_works_through_passwordless_sudo() {
         .unwrap();
     assert_eq!(owner, "root:600\n");
 
+    // Streams pass through sudo both ways: into a root-only file and back out of it.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let local_big = sshd.dir.path().join("big-payload");
+    std::fs::write(&local_big, &big).unwrap();
+    let root_only = sshd.dir.path().join("root-only/backup");
+    host.check(
+        &Command::new(format!("umask 077; cat > {}", root_only.display())).stdin_file(&local_big),
+    )
+    .await
+    .unwrap();
+    let mut back = Vec::new();
+    let copied = host
+        .check_stdout_to(
+            &Command::new(format!("cat {}", root_only.display())),
+            &mut back,
+        )
+        .await
+        .unwrap();
+    assert_eq!(copied, big.len() as u64);
+    assert!(back == big, "the root-only file came back different");
+    let refused = host
+        .run_stdout_to(
+            &Command::new(format!("cat {}", root_only.display())).sudo(false),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        refused.status, 0,
+        "{admin} read a root-only file without sudo"
+    );
+
     let as_plain = Target {
         user: Some(plain.clone()),
         ..sshd.target()

@@ -57,6 +57,9 @@ pub enum ServeError {
 pub struct ServeOptions {
     /// The provider's source address, e.g. `registry.terraform.io/mke/mke`.
     pub address: String,
+    /// The provider's type name, `mke` in `provider "mke" {}`: messages name the provider by it,
+    /// and the TLS certificate's organisation is `terraform-provider-<name>`.
+    pub name: String,
     /// Serve without the handshake's cookie and TLS, and print
     /// `TF_REATTACH_PROVIDERS` for a debugger or test harness.
     pub debug: bool,
@@ -83,7 +86,8 @@ pub async fn serve(provider: Arc<dyn Provider>, options: ServeOptions) -> Result
     };
     let (tls_acceptor, cert_field) = match client_cert {
         Some(client) => {
-            let server = tls::generate_server_certificate()?;
+            let server =
+                tls::generate_server_certificate(&format!("terraform-provider-{}", options.name))?;
             let config = tls::server_config(&server, client)?;
             let field =
                 base64::engine::general_purpose::STANDARD_NO_PAD.encode(server.der.as_ref());
@@ -101,9 +105,10 @@ pub async fn serve(provider: Arc<dyn Provider>, options: ServeOptions) -> Result
         .set_service_status("plugin", tonic_health::ServingStatus::Serving)
         .await;
 
-    let provider_service = ProviderService::new(ProviderServer::new(provider))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let provider_service =
+        ProviderService::new(ProviderServer::new(provider, options.name.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(provider_service)

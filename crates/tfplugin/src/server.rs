@@ -24,13 +24,16 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 
 pub struct ProviderServer {
     provider: Arc<dyn Provider>,
+    /// How messages name the provider ("The mke provider has no ...").
+    provider_name: String,
     resources: HashMap<&'static str, Arc<dyn Resource>>,
     ephemeral: HashMap<&'static str, Arc<dyn EphemeralResource>>,
     stop: Mutex<CancellationToken>,
 }
 
 impl ProviderServer {
-    pub fn new(provider: Arc<dyn Provider>) -> Self {
+    /// `provider_name` is the provider's type name, `mke` in `provider "mke" {}`.
+    pub fn new(provider: Arc<dyn Provider>, provider_name: impl Into<String>) -> Self {
         let resources = provider
             .resources()
             .into_iter()
@@ -43,6 +46,7 @@ impl ProviderServer {
             .collect();
         ProviderServer {
             provider,
+            provider_name: provider_name.into(),
             resources,
             ephemeral,
             stop: Mutex::new(CancellationToken::new()),
@@ -58,13 +62,51 @@ impl ProviderServer {
     fn resource(&self, type_name: &str) -> Result<&Arc<dyn Resource>, Diagnostics> {
         self.resources
             .get(type_name)
-            .ok_or_else(|| unknown_type("resource type", type_name))
+            .ok_or_else(|| self.unknown_type("resource type", type_name))
     }
 
     fn ephemeral(&self, type_name: &str) -> Result<&Arc<dyn EphemeralResource>, Diagnostics> {
         self.ephemeral
             .get(type_name)
-            .ok_or_else(|| unknown_type("ephemeral resource type", type_name))
+            .ok_or_else(|| self.unknown_type("ephemeral resource type", type_name))
+    }
+
+    fn unknown_type(&self, kind: &str, name: &str) -> Diagnostics {
+        Diagnostic::error(
+            format!("Unknown {kind}"),
+            format!(
+                "The {} provider has no {kind} named \"{name}\".",
+                self.provider_name
+            ),
+        )
+        .into()
+    }
+
+    fn not_offered(&self, what: &str, name: &str) -> Diagnostics {
+        Diagnostic::error(
+            format!("This provider has no {what} \"{name}\""),
+            format!(
+                "The {} provider offers no {what}s; \"{name}\" cannot be used with it.",
+                self.provider_name
+            ),
+        )
+        .into()
+    }
+
+    fn encode(&self, value: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
+        value
+            .to_msgpack(ty)
+            .map(|msgpack| pb::DynamicValue {
+                msgpack,
+                json: Vec::new(),
+            })
+            .map_err(|e| {
+                Diagnostic::error(
+                    "Provider produced a value it cannot encode",
+                    format!("This is a bug in the {} provider: {e}", self.provider_name),
+                )
+                .into()
+            })
     }
 
     fn server_capabilities() -> pb::ServerCapabilities {
@@ -92,22 +134,6 @@ impl ProviderServer {
     }
 }
 
-fn unknown_type(kind: &str, name: &str) -> Diagnostics {
-    Diagnostic::error(
-        format!("Unknown {kind}"),
-        format!("The mke provider has no {kind} named \"{name}\"."),
-    )
-    .into()
-}
-
-fn not_offered(what: &str, name: &str) -> Diagnostics {
-    Diagnostic::error(
-        format!("This provider has no {what} \"{name}\""),
-        format!("The mke provider offers no {what}s; \"{name}\" cannot be used with it."),
-    )
-    .into()
-}
-
 fn decode(value: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Diagnostics> {
     let Some(v) = value else {
         return Ok(Value::Null);
@@ -126,22 +152,6 @@ fn decode(value: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Val
         )
         .into()
     })
-}
-
-fn encode(value: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
-    value
-        .to_msgpack(ty)
-        .map(|msgpack| pb::DynamicValue {
-            msgpack,
-            json: Vec::new(),
-        })
-        .map_err(|e| {
-            Diagnostic::error(
-                "Provider produced a value it cannot encode",
-                format!("This is a bug in the mke provider: {e}"),
-            )
-            .into()
-        })
 }
 
 fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
@@ -313,7 +323,7 @@ impl ProviderService for ProviderServer {
         let name = request.into_inner().type_name;
         Ok(Response::new(
             pb::validate_data_resource_config::Response::default()
-                .with_diagnostics(not_offered("data source", &name)),
+                .with_diagnostics(self.not_offered("data source", &name)),
         ))
     }
 
@@ -330,8 +340,8 @@ impl ProviderService for ProviderServer {
                 return Err(Diagnostic::error(
                     "State written by a newer provider",
                     format!(
-                        "This {} state has schema version {}, but this provider knows versions up to {}. Upgrade the mke provider.",
-                        req.type_name, req.version, schema.version
+                        "This {} state has schema version {}, but this provider knows versions up to {}. Upgrade the {} provider.",
+                        req.type_name, req.version, schema.version, self.provider_name
                     ),
                 )
                 .into());
@@ -351,7 +361,7 @@ impl ProviderService for ProviderServer {
                 ))
             })?;
             Ok(pb::upgrade_resource_state::Response {
-                upgraded_state: Some(encode(&state, &ty)?),
+                upgraded_state: Some(self.encode(&state, &ty)?),
                 diagnostics: Vec::new(),
             })
         })
@@ -365,7 +375,7 @@ impl ProviderService for ProviderServer {
         answer!(pb::upgrade_resource_identity::Response, {
             let resource = self.resource(&req.type_name)?;
             let Some(schema) = resource.identity_schema() else {
-                return Err(unknown_type("resource identity", &req.type_name));
+                return Err(self.unknown_type("resource identity", &req.type_name));
             };
             let ty = schema.value_type();
             let raw = req.raw_identity.unwrap_or_default();
@@ -377,7 +387,7 @@ impl ProviderService for ProviderServer {
             })?;
             Ok(pb::upgrade_resource_identity::Response {
                 upgraded_identity: Some(pb::ResourceIdentityData {
-                    identity_data: Some(encode(&identity, &ty)?),
+                    identity_data: Some(self.encode(&identity, &ty)?),
                 }),
                 diagnostics: Vec::new(),
             })
@@ -415,7 +425,7 @@ impl ProviderService for ProviderServer {
             let new_identity =
                 Self::identity_data(resource.as_ref(), &outcome.state).or(req.current_identity);
             Ok(pb::read_resource::Response {
-                new_state: Some(encode(&outcome.state, &ty)?),
+                new_state: Some(self.encode(&outcome.state, &ty)?),
                 diagnostics: outcome.diagnostics.to_proto(),
                 private: outcome.private,
                 deferred: None,
@@ -439,7 +449,7 @@ impl ProviderService for ProviderServer {
             if proposed.is_null() {
                 // Destroy: nothing to plan, but the answer must carry a null state.
                 return Ok(pb::plan_resource_change::Response {
-                    planned_state: Some(encode(&Value::Null, &ty)?),
+                    planned_state: Some(self.encode(&Value::Null, &ty)?),
                     planned_private: req.prior_private,
                     planned_identity: req.prior_identity,
                     ..Default::default()
@@ -468,7 +478,7 @@ impl ProviderService for ProviderServer {
             }
             .or(req.prior_identity);
             Ok(pb::plan_resource_change::Response {
-                planned_state: Some(encode(&plan.planned, &ty)?),
+                planned_state: Some(self.encode(&plan.planned, &ty)?),
                 requires_replace: plan
                     .requires_replace
                     .iter()
@@ -519,7 +529,7 @@ impl ProviderService for ProviderServer {
             };
             let new_identity = Self::identity_data(resource.as_ref(), &outcome.state);
             Ok(pb::apply_resource_change::Response {
-                new_state: Some(encode(&outcome.state, &ty)?),
+                new_state: Some(self.encode(&outcome.state, &ty)?),
                 private: outcome.private,
                 diagnostics: outcome.diagnostics.to_proto(),
                 legacy_type_system: false,
@@ -540,7 +550,7 @@ impl ProviderService for ProviderServer {
                 (Some(identity), true) => {
                     let schema = resource
                         .identity_schema()
-                        .ok_or_else(|| unknown_type("resource identity", &req.type_name))?;
+                        .ok_or_else(|| self.unknown_type("resource identity", &req.type_name))?;
                     let identity = decode(
                         identity.identity_data.as_ref(),
                         &schema.value_type(),
@@ -561,7 +571,7 @@ impl ProviderService for ProviderServer {
             Ok(pb::import_resource_state::Response {
                 imported_resources: vec![pb::import_resource_state::ImportedResource {
                     type_name: req.type_name.clone(),
-                    state: Some(encode(&outcome.state, &ty)?),
+                    state: Some(self.encode(&outcome.state, &ty)?),
                     private: outcome.private,
                     identity,
                 }],
@@ -597,7 +607,7 @@ impl ProviderService for ProviderServer {
         let name = request.into_inner().type_name;
         Ok(Response::new(
             pb::read_data_source::Response::default()
-                .with_diagnostics(not_offered("data source", &name)),
+                .with_diagnostics(self.not_offered("data source", &name)),
         ))
     }
 
@@ -645,7 +655,7 @@ impl ProviderService for ProviderServer {
             let result = if outcome.diagnostics.has_errors() {
                 None
             } else {
-                Some(encode(&outcome.result, &ty)?)
+                Some(self.encode(&outcome.result, &ty)?)
             };
             Ok(pb::open_ephemeral_resource::Response {
                 diagnostics: outcome.diagnostics.to_proto(),
@@ -695,7 +705,7 @@ impl ProviderService for ProviderServer {
     ) -> RpcResult<Self::ListResourceStream> {
         let name = request.into_inner().type_name;
         let event = pb::list_resource::Event {
-            diagnostic: not_offered("list resource", &name).to_proto(),
+            diagnostic: self.not_offered("list resource", &name).to_proto(),
             ..Default::default()
         };
         Ok(Response::new(Box::pin(tokio_stream::once(Ok(event)))))
@@ -708,7 +718,7 @@ impl ProviderService for ProviderServer {
         let name = request.into_inner().type_name;
         Ok(Response::new(
             pb::validate_list_resource_config::Response::default()
-                .with_diagnostics(not_offered("list resource", &name)),
+                .with_diagnostics(self.not_offered("list resource", &name)),
         ))
     }
 
@@ -727,7 +737,10 @@ impl ProviderService for ProviderServer {
         Ok(Response::new(pb::call_function::Response {
             result: None,
             error: Some(pb::FunctionError {
-                text: format!("The mke provider has no function named \"{name}\"."),
+                text: format!(
+                    "The {} provider has no function named \"{name}\".",
+                    self.provider_name
+                ),
                 function_argument: None,
             }),
         }))
@@ -740,7 +753,7 @@ impl ProviderService for ProviderServer {
         let name = request.into_inner().action_type;
         Ok(Response::new(
             pb::validate_action_config::Response::default()
-                .with_diagnostics(not_offered("action", &name)),
+                .with_diagnostics(self.not_offered("action", &name)),
         ))
     }
 
@@ -750,7 +763,8 @@ impl ProviderService for ProviderServer {
     ) -> RpcResult<pb::plan_action::Response> {
         let name = request.into_inner().action_type;
         Ok(Response::new(
-            pb::plan_action::Response::default().with_diagnostics(not_offered("action", &name)),
+            pb::plan_action::Response::default()
+                .with_diagnostics(self.not_offered("action", &name)),
         ))
     }
 
@@ -764,7 +778,7 @@ impl ProviderService for ProviderServer {
         let event = pb::invoke_action::Event {
             r#type: Some(pb::invoke_action::event::Type::Completed(
                 pb::invoke_action::event::Completed {
-                    diagnostics: not_offered("action", &name).to_proto(),
+                    diagnostics: self.not_offered("action", &name).to_proto(),
                 },
             )),
         };
@@ -778,7 +792,7 @@ impl ProviderService for ProviderServer {
         let name = request.into_inner().type_name;
         Ok(Response::new(
             pb::validate_state_store_config::Response::default()
-                .with_diagnostics(not_offered("state store", &name)),
+                .with_diagnostics(self.not_offered("state store", &name)),
         ))
     }
 
@@ -789,7 +803,7 @@ impl ProviderService for ProviderServer {
         let name = request.into_inner().type_name;
         Ok(Response::new(
             pb::configure_state_store::Response::default()
-                .with_diagnostics(not_offered("state store", &name)),
+                .with_diagnostics(self.not_offered("state store", &name)),
         ))
     }
 
@@ -801,7 +815,7 @@ impl ProviderService for ProviderServer {
     ) -> RpcResult<Self::ReadStateBytesStream> {
         let name = request.into_inner().type_name;
         let chunk = pb::read_state_bytes::ResponseChunk {
-            diagnostics: not_offered("state store", &name).to_proto(),
+            diagnostics: self.not_offered("state store", &name).to_proto(),
             ..Default::default()
         };
         Ok(Response::new(Box::pin(tokio_stream::once(Ok(chunk)))))
@@ -820,7 +834,7 @@ impl ProviderService for ProviderServer {
         }
         Ok(Response::new(
             pb::write_state_bytes::Response::default()
-                .with_diagnostics(not_offered("state store", &name)),
+                .with_diagnostics(self.not_offered("state store", &name)),
         ))
     }
 
@@ -830,7 +844,8 @@ impl ProviderService for ProviderServer {
     ) -> RpcResult<pb::lock_state::Response> {
         let name = request.into_inner().type_name;
         Ok(Response::new(
-            pb::lock_state::Response::default().with_diagnostics(not_offered("state store", &name)),
+            pb::lock_state::Response::default()
+                .with_diagnostics(self.not_offered("state store", &name)),
         ))
     }
 
@@ -841,7 +856,7 @@ impl ProviderService for ProviderServer {
         let name = request.into_inner().type_name;
         Ok(Response::new(
             pb::unlock_state::Response::default()
-                .with_diagnostics(not_offered("state store", &name)),
+                .with_diagnostics(self.not_offered("state store", &name)),
         ))
     }
 
@@ -851,7 +866,8 @@ impl ProviderService for ProviderServer {
     ) -> RpcResult<pb::get_states::Response> {
         let name = request.into_inner().type_name;
         Ok(Response::new(
-            pb::get_states::Response::default().with_diagnostics(not_offered("state store", &name)),
+            pb::get_states::Response::default()
+                .with_diagnostics(self.not_offered("state store", &name)),
         ))
     }
 
@@ -862,7 +878,7 @@ impl ProviderService for ProviderServer {
         let name = request.into_inner().type_name;
         Ok(Response::new(
             pb::delete_state::Response::default()
-                .with_diagnostics(not_offered("state store", &name)),
+                .with_diagnostics(self.not_offered("state store", &name)),
         ))
     }
 
@@ -906,7 +922,7 @@ mod tests {
 
     #[tokio::test]
     async fn stop_provider_cancels_work_in_flight_and_later_work_starts_fresh() {
-        let server = ProviderServer::new(Arc::new(Empty));
+        let server = ProviderServer::new(Arc::new(Empty), "test");
         let in_flight = server.ctx();
         assert!(!in_flight.is_cancelled());
         server
@@ -922,7 +938,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_resource_types_answer_a_diagnostic_naming_them() {
-        let server = ProviderServer::new(Arc::new(Empty));
+        let server = ProviderServer::new(Arc::new(Empty), "test");
         let response = server
             .validate_resource_config(Request::new(pb::validate_resource_config::Request {
                 type_name: "mke_nope".into(),
@@ -931,6 +947,9 @@ mod tests {
             .await
             .unwrap()
             .into_inner();
-        assert!(response.diagnostics[0].detail.contains("\"mke_nope\""));
+        assert_eq!(
+            response.diagnostics[0].detail,
+            "The test provider has no resource type named \"mke_nope\"."
+        );
     }
 }

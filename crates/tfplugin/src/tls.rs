@@ -27,8 +27,9 @@ pub struct ServerCertificate {
 }
 
 /// A self-signed certificate shaped like go-plugin's: the client trusts
-/// exactly this certificate, for the name `localhost`.
-pub fn generate_server_certificate() -> Result<ServerCertificate, TlsError> {
+/// exactly this certificate, for the name `localhost`, issued to
+/// `organisation` (the plugin binary's name).
+pub fn generate_server_certificate(organisation: &str) -> Result<ServerCertificate, TlsError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose,
@@ -40,7 +41,7 @@ pub fn generate_server_certificate() -> Result<ServerCertificate, TlsError> {
         .push(DnType::CommonName, "localhost");
     params
         .distinguished_name
-        .push(DnType::OrganizationName, "terraform-provider-mke");
+        .push(DnType::OrganizationName, organisation);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,

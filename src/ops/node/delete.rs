@@ -26,10 +26,7 @@ pub async fn delete(rt: &Runtime, plan: &NodePlan) -> Deleted {
     let controller =
         first_controller(rt, &plan.controllers, rt.quick(), &mut keys, &plan.address).await;
     match (&host, &controller) {
-        (_, Err(e)) => out.warnings.push(Warning::new(
-            "No controller answered; the Node object was not deleted",
-            format!("{e}\n\nDelete it later with `k0s kubectl delete node {name}` on a controller."),
-        )),
+        (_, Err(_)) => {}
         (Ok(_), Ok(c)) if !name.is_empty() => {
             let _permit = rt.drains().acquire_owned().await.expect("drain semaphore");
             let step = Step::start(c.name(), "drain node");
@@ -39,12 +36,32 @@ pub async fn delete(rt: &Runtime, plan: &NodePlan) -> Deleted {
             }
             step.done();
         }
-        (Err(e), Ok(_)) => out.warnings.push(Warning::new(
-            format!("Node {} is unreachable; it was not drained", plan.address),
-            format!("{e}\n\nA dead kubelet's pods never finish draining, so the Node object is deleted without a drain. Wipe k0s from the machine by hand if it comes back."),
-        )),
         _ => {}
     }
+    let controller = match controller {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            out.warnings.push(Warning::because(
+                "No controller answered; the Node object was not deleted",
+                e,
+                format!("Delete it later with `k0s kubectl delete node {name}` on a controller."),
+            ));
+            Err(())
+        }
+    };
+    let host = match host {
+        Ok(h) => Some(h),
+        Err(e) => {
+            if controller.is_ok() {
+                out.warnings.push(Warning::because(
+                    format!("Node {} is unreachable; it was not drained", plan.address),
+                    e,
+                    "A dead kubelet's pods never finish draining, so the Node object is deleted without a drain. Wipe k0s from the machine by hand if it comes back.",
+                ));
+            }
+            None
+        }
+    };
     if let (Ok(c), false) = (&controller, name.is_empty()) {
         if let Err(e) = c
             .check(&mke_ssh::Command::new(mke_k0s::cli::kubectl_delete_node(
@@ -57,7 +74,7 @@ pub async fn delete(rt: &Runtime, plan: &NodePlan) -> Deleted {
             return out;
         }
     }
-    if let Ok(h) = host {
+    if let Some(h) = host {
         let lock = match rt.lock(&h).await {
             Ok(l) => l,
             Err(e) => {

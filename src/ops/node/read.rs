@@ -50,11 +50,12 @@ pub async fn read(rt: &Runtime, plan: &NodePlan) -> NodeSeen {
     };
     let (facts, seen) = tokio::join!(host_side, cluster_side);
     let mut observed = NodeObserved::default();
-    let status = match &facts {
+    let status = match facts {
         Err(e) => {
-            observed.warnings.push(Warning::new(
+            observed.warnings.push(Warning::because(
                 format!("Node {} is unreachable", plan.address),
-                format!("{e}\n\nIts state is kept; the plan shows it as `unreachable`."),
+                e,
+                "Its state is kept; the plan shows it as `unreachable`.",
             ));
             HostStatus::Unreachable
         }
@@ -84,9 +85,10 @@ pub async fn read(rt: &Runtime, plan: &NodePlan) -> NodeSeen {
         }
         Ok(None) => status,
         Err(e) => {
-            observed.warnings.push(Warning::new(
+            observed.warnings.push(Warning::because(
                 "No controller answered",
-                format!("{e}\n\nLabels, taints and registration were not checked."),
+                e,
+                "Labels, taints and registration were not checked.",
             ));
             status
         }

@@ -24,7 +24,7 @@ pub use plan::{
 pub use schema::{schema, timeouts_attribute};
 
 use crate::ops::cluster::{self, Seen, Update};
-use crate::ops::{HostStatus, OpError};
+use crate::ops::{HostStatus, OpError, Warning};
 use crate::resources::controllers;
 use crate::resources::diagnose;
 use crate::resources::{identity_of, import_id_in, runtime, SharedRuntime};
@@ -250,12 +250,12 @@ impl Resource for ClusterResource {
                 Seen::Unreachable(e) => {
                     all_answered = false;
                     status.insert(key.clone(), HostStatus::Unreachable);
-                    d.warning(
+                    let warning = Warning::because(
                         format!("Controller {key} is unreachable"),
-                        format!(
-                            "{e}\n\nIts state is kept as it was; the plan shows it as `unreachable`."
-                        ),
+                        e,
+                        "Its state is kept as it was; the plan shows it as `unreachable`.",
                     );
+                    diagnose::warnings(&mut d, &[warning]);
                 }
                 Seen::Found(found) => {
                     status.insert(key.clone(), found.status);

@@ -203,6 +203,7 @@ impl Sshd {
             private_key: Some(self.client_key()),
             connect_timeout: Duration::from_secs(60),
             bastion: None,
+            ..SshDefaults::default()
         }
     }
 
@@ -212,6 +213,14 @@ impl Sshd {
 
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Successful SSH logins so far, as sshd logged them.
+    pub fn logins(&self) -> usize {
+        self.log()
+            .iter()
+            .filter(|line| line.contains("Accepted publickey for"))
+            .count()
     }
 }
 
