@@ -1,4 +1,5 @@
 pub mod e2e;
+pub mod examples;
 pub mod plugin;
 pub mod terraform;
 pub mod testbed;
