@@ -2,9 +2,12 @@
 //! provider's schemas, `examples/` and `docs/fragments/`. When the first test
 //! fails, run `cargo run --bin mke-docs` and commit the result.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use support::examples::{copy_example_sources, copy_tree};
 use terraform_provider_mke::provider::MkeProvider;
 use tfplugin::Provider;
 
@@ -33,17 +36,18 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+/// Copies what `mke-docs` reads and writes, `docs/` and the example
+/// sources, from the checkout at `from` to `to`.
+fn copy_generator_inputs(from: &Path, to: &Path) {
+    copy_tree(&from.join("docs"), &to.join("docs"), &|_| true);
+    copy_example_sources(&from.join("examples"), &to.join("examples"));
+}
+
+fn temp_checkout() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("mke-docs-")
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
@@ -58,13 +62,9 @@ fn committed_docs_are_what_the_generator_writes() {
 
 #[test]
 fn check_names_each_drifted_file_and_a_write_repairs_them() {
-    let copy = tempfile::Builder::new()
-        .prefix("mke-docs-")
-        .tempdir()
-        .unwrap();
+    let copy = temp_checkout();
     let root = copy.path();
-    copy_tree(&repo().join("docs"), &root.join("docs"));
-    copy_tree(&repo().join("examples"), &root.join("examples"));
+    copy_generator_inputs(&repo(), root);
     let cluster = root.join("docs/resources/cluster.md");
     let edited = std::fs::read_to_string(&cluster)
         .unwrap()
@@ -103,6 +103,53 @@ fn check_names_each_drifted_file_and_a_write_repairs_them() {
         "figures\n",
         "hand-written docs outside the generator's pages are left alone"
     );
+}
+
+#[test]
+fn an_example_where_terraform_init_ran_is_copied_and_checked_without_its_leftovers() {
+    // A checkout in which someone ran `terraform init` and `apply` in an
+    // example: a provider link into a plugin cache that is gone, a lock
+    // file, state.
+    let checkout = temp_checkout();
+    copy_generator_inputs(&repo(), checkout.path());
+    let example = checkout.path().join("examples/resources/mke_cluster");
+    let provider_dir = example.join(".terraform/providers/registry.terraform.io/mke/mke/0.1.0");
+    std::fs::create_dir_all(&provider_dir).unwrap();
+    let dangling = provider_dir.join("linux_amd64");
+    std::os::unix::fs::symlink("/nonexistent/plugin-cache/mke/linux_amd64", &dangling).unwrap();
+    assert!(
+        !dangling.exists() && dangling.symlink_metadata().is_ok(),
+        "the link must dangle"
+    );
+    for leftover in [
+        ".terraform.lock.hcl",
+        "terraform.tfstate",
+        "terraform.tfstate.backup",
+    ] {
+        std::fs::write(example.join(leftover), "{}\n").unwrap();
+    }
+    let check = mke_docs(checkout.path(), &["--check"]);
+    assert!(check.status.success(), "{}", text(&check));
+
+    let copy = temp_checkout();
+    copy_generator_inputs(checkout.path(), copy.path());
+    let copied = copy.path().join("examples/resources/mke_cluster");
+    for source in ["resource.tf", "versions.tf", "import.sh"] {
+        assert!(copied.join(source).is_file(), "{source} was not copied");
+    }
+    for leftover in [
+        ".terraform",
+        ".terraform.lock.hcl",
+        "terraform.tfstate",
+        "terraform.tfstate.backup",
+    ] {
+        assert!(
+            copied.join(leftover).symlink_metadata().is_err(),
+            "{leftover} was copied"
+        );
+    }
+    let check = mke_docs(copy.path(), &["--check"]);
+    assert!(check.status.success(), "{}", text(&check));
 }
 
 #[test]

@@ -14,362 +14,19 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::Value as Json;
-use support::terraform::{self, Terraform, Workdir, REQUIRED_PROVIDERS};
-use support::testbed::{self, TestBed};
+use support::e2e::{provider_block, provider_block_with, scenario, squash, standin, Scenario};
+use support::standin::{
+    changing_calls, first, has_call, last, variant, Call, K0S, MINTED_TOKENS, VERSION,
+};
+use support::terraform::{Workdir, APPLY, PLAN_CHANGES};
 
-const K0S: &str = "/usr/local/bin/k0s";
 const SECOND_VERSION: &str = "v1.29.4+k0s.0";
-const MINTED_TOKENS: &str = "/var/log/k0s-standin/minted-tokens";
 
-fn standin() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/k0s-standin/k0s")
-}
-
-/// A copy of the stand-in in a directory the test hosts can read (the
-/// project tree is part of every host's root).
-struct StandinCopy {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl StandinCopy {
-    fn path(&self) -> &str {
-        self.path.to_str().expect("UTF-8 path")
-    }
-}
-
-fn standin_copy(version: Option<&str>, record_tokens: bool) -> StandinCopy {
-    let original = std::fs::read_to_string(standin()).expect("the k0s stand-in");
-    let mut text = original.clone();
-    if let Some(version) = version {
-        let line = "VERSION = \"v1.29.3+k0s.0\"";
-        assert!(
-            text.contains(line),
-            "the stand-in no longer has the line {line:?}; update standin_copy"
-        );
-        text = text.replacen(line, &format!("VERSION = \"{version}\""), 1);
-    }
-    if record_tokens {
-        let main = "\nif __name__ == \"__main__\":";
-        assert!(
-            text.contains(main) && text.contains("\ndef create_join_token("),
-            "the stand-in no longer has create_join_token or its main guard; update standin_copy"
-        );
-        let hook = format!(
-            "\n_mint_join_token = create_join_token\n\n\n\
-             def create_join_token(ctx, role, expiry):\n\
-             \x20   token = _mint_join_token(ctx, role, expiry)\n\
-             \x20   ensure_dir(LOG_DIR)\n\
-             \x20   with open(host_path(\"{MINTED_TOKENS}\"), \"a\") as handle:\n\
-             \x20       handle.write(token + \"\\n\" + decode_join_token(token)[3] + \"\\n\")\n\
-             \x20   return token\n\n"
-        );
-        text = text.replacen(main, &format!("{hook}{main}"), 1);
-    }
-    assert_ne!(text, original, "a copy must differ from the stand-in");
-    let dir = tempfile::Builder::new()
-        .prefix("k0s-standin-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir under the target dir");
-    let path = dir.path().join("k0s");
-    std::fs::write(&path, text).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // The hosts must be able to traverse to it.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    StandinCopy { _dir: dir, path }
-}
-
-/// One call of the stand-in, from its calls log.
-#[derive(Debug, Clone)]
-struct Call {
-    argv: Vec<String>,
-    /// RFC 3339 with microseconds, UTC: sorts as text.
-    time: String,
-}
-
-impl Call {
-    /// Every word appears in the command line.
-    fn has(&self, words: &[&str]) -> bool {
-        words.iter().all(|w| self.argv.iter().any(|a| a == w))
-    }
-
-    fn has_prefix(&self, prefix: &str) -> bool {
-        self.argv.iter().any(|a| a.starts_with(prefix))
-    }
-
-    /// The sub-command: `install`, `start`, `etcd`, ...
-    fn verb(&self) -> &str {
-        self.argv.get(1).map(String::as_str).unwrap_or("")
-    }
-}
-
-fn has_call(calls: &[Call], words: &[&str]) -> bool {
-    calls.iter().any(|c| c.has(words))
-}
-
-fn first<'a>(calls: &'a [Call], words: &[&str]) -> &'a Call {
-    calls
-        .iter()
-        .find(|c| c.has(words))
-        .unwrap_or_else(|| panic!("no call with {words:?} in {calls:#?}"))
-}
-
-fn last<'a>(calls: &'a [Call], words: &[&str]) -> &'a Call {
-    calls
-        .iter()
-        .rev()
-        .find(|c| c.has(words))
-        .unwrap_or_else(|| panic!("no call with {words:?} in {calls:#?}"))
-}
-
-/// The calls that can change a host: all but reading the version, the
-/// status, the admin kubeconfig and Kubernetes objects.
-fn changing_calls(calls: Vec<Call>) -> Vec<Call> {
-    calls
-        .into_iter()
-        .filter(|c| {
-            let reading_kubectl =
-                c.verb() == "kubectl" && c.argv.get(2).is_some_and(|v| v == "get");
-            !(matches!(c.verb(), "version" | "status" | "kubeconfig") || reading_kubectl)
-        })
-        .collect()
-}
-
-/// Runs of whitespace as one space: Terraform wraps long diagnostics.
-fn squash(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A calls log on the machine's own root (left by running the stand-in
-/// outside a test host) shows through every host's overlay; each host starts
-/// with none of its own.
-fn forget_calls_from_the_machine(host: &testbed::TestHost) {
-    host.exec_ok("rm -f /var/log/k0s-standin/calls.jsonl");
-}
-
-struct Scenario {
-    bed: TestBed,
-    work: Workdir,
-    tf: Terraform,
-    name: &'static str,
-    started: Instant,
-}
-
-fn scenario(name: &'static str, hosts: &[&str]) -> Option<Scenario> {
-    if !testbed::require_root_or_fail("the e2e tests need root for network namespaces") {
-        return None;
-    }
-    let tf = terraform::terraform_1_15()?;
-    let started = Instant::now();
-    let bed = TestBed::new(hosts).expect("test bed");
-    for host in bed.hosts() {
-        forget_calls_from_the_machine(host);
-    }
-    let work = Workdir::new("");
-    work.write("key.pem", &bed.client_private_key());
-    Some(Scenario {
-        bed,
-        work,
-        tf,
-        name,
-        started,
-    })
-}
-
-impl Drop for Scenario {
-    fn drop(&mut self) {
-        eprintln!(
-            "e2e timing: {} took {:.1}s",
-            self.name,
-            self.started.elapsed().as_secs_f64()
-        );
-    }
-}
-
-impl Scenario {
-    fn provider_with(&self, ssh_extra: &str) -> String {
-        format!(
-            "{REQUIRED_PROVIDERS}\nprovider \"mke\" {{\n  ssh {{\n    private_key = file(\"${{path.module}}/key.pem\")\n    timeout = \"30s\"\n{ssh_extra}\n  }}\n}}\n"
-        )
-    }
-
-    fn provider(&self) -> String {
-        self.provider_with("")
-    }
-
-    /// `controllers`: (host, extra attributes of its entry).
-    fn cluster_on(
-        &self,
-        provider: &str,
-        binary: &str,
-        controllers: &[(&str, &str)],
-        extra: &str,
-    ) -> String {
-        let entries: Vec<String> = controllers
-            .iter()
-            .map(|(h, more)| {
-                let more = if more.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {more}")
-                };
-                format!(
-                    "    {h} = {{ address = \"{}\"{more} }}",
-                    self.bed.host(h).address
-                )
-            })
-            .collect();
-        format!(
-            "{provider}\nresource \"mke_cluster\" \"main\" {{\n  name = \"e2e\"\n  k0s_binary_path = \"{binary}\"\n  controllers = {{\n{}\n  }}\n{extra}\n}}\n",
-            entries.join("\n")
-        )
-    }
-
-    fn cluster(&self, controllers: &[&str], extra: &str) -> String {
-        let plain: Vec<(&str, &str)> = controllers.iter().map(|h| (*h, "")).collect();
-        self.cluster_on(&self.provider(), standin().to_str().unwrap(), &plain, extra)
-    }
-
-    fn apply(&self, config: &str) -> terraform::Output {
-        self.work.write("main.tf", config);
-        let out = self.work.run(
-            &self.tf,
-            &["apply", "-auto-approve", "-input=false", "-no-color"],
-        );
-        assert_eq!(out.code, 0, "apply failed:\n{}", out.combined());
-        out
-    }
-
-    fn plan_exit(&self, extra: &[&str]) -> (i32, String) {
-        let mut args = vec!["plan", "-detailed-exitcode", "-input=false", "-no-color"];
-        args.extend_from_slice(extra);
-        let out = self.work.run(&self.tf, &args);
-        (out.code, out.combined())
-    }
-
-    fn assert_plan_empty(&self, when: &str) {
-        for extra in [&[][..], &["-refresh=false"][..]] {
-            let (code, text) = self.plan_exit(extra);
-            assert_eq!(code, 0, "plan {extra:?} {when} must be empty:\n{text}");
-        }
-    }
-
-    fn destroy(&self) {
-        let out = self.work.run(
-            &self.tf,
-            &["destroy", "-auto-approve", "-input=false", "-no-color"],
-        );
-        assert_eq!(out.code, 0, "destroy failed:\n{}", out.combined());
-    }
-
-    fn state(&self) -> Json {
-        serde_json::from_str(&self.work.read("terraform.tfstate")).expect("state")
-    }
-
-    fn cluster_attrs(&self) -> Json {
-        self.state()["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["type"] == "mke_cluster")
-            .map(|r| r["instances"][0]["attributes"].clone())
-            .expect("mke_cluster in state")
-    }
-
-    fn address(&self, host: &str) -> String {
-        self.bed.host(host).address.clone()
-    }
-
-    fn calls(&self, host: &str) -> Vec<Call> {
-        self.bed
-            .host(host)
-            .exec_ok("cat /var/log/k0s-standin/calls.jsonl 2>/dev/null || true")
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Json>(l).ok())
-            .map(|j| Call {
-                argv: j["argv"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap_or("").to_string())
-                    .collect(),
-                time: j["time"].as_str().unwrap_or("").to_string(),
-            })
-            .collect()
-    }
-
-    /// The calls made on `host` since `calls(host)` had `since` entries.
-    fn calls_since(&self, host: &str, since: usize) -> Vec<Call> {
-        self.calls(host).into_iter().skip(since).collect()
-    }
-
-    fn k0s(&self, host: &str, args: &str) -> String {
-        self.bed.host(host).exec_ok(&format!("{K0S} {args}"))
-    }
-
-    fn status(&self, host: &str) -> Json {
-        let text = self.k0s(host, "status -o json");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("status JSON on {host}: {e}\n{text}"))
-    }
-
-    /// `k0s etcd member-list` on `host`: member name → peer URL.
-    fn members(&self, host: &str) -> BTreeMap<String, String> {
-        let text = self.k0s(host, "etcd member-list");
-        let list: Json = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("member list on {host}: {e}\n{text}"));
-        list["members"]
-            .as_object()
-            .unwrap_or_else(|| panic!("no members in {text}"))
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-            .collect()
-    }
-
-    /// Waits until `k0s status` answers on `host` (a controller coming back
-    /// after a restart), or fails after `limit`.
-    fn wait_for_status(&self, host: &str, limit: Duration) -> Json {
-        let started = Instant::now();
-        loop {
-            let out = self
-                .bed
-                .host(host)
-                .exec(&format!("timeout 10 {K0S} status -o json"));
-            if out.status.success() {
-                return serde_json::from_slice(&out.stdout).expect("status JSON");
-            }
-            assert!(
-                started.elapsed() < limit,
-                "k0s on {host} did not come back within {limit:?}: {}\nunit log:\n{}",
-                String::from_utf8_lossy(&out.stderr),
-                self.bed
-                    .host(host)
-                    .exec_ok("tail -20 /var/log/k0s-standin/*.log 2>/dev/null || true")
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    /// Nothing of k0s is left on `host`: no binary, config, data or process.
-    fn assert_clean(&self, host: &str) {
-        let h = self.bed.host(host);
-        let files = h.exec_ok(&format!(
-            "for p in {K0S} /etc/k0s /var/lib/k0s; do [ -e \"$p\" ] && echo \"$p\"; done; true"
-        ));
-        assert_eq!(files.trim(), "", "k0s files left on {host}:\n{files}");
-        // The pattern does not match its own command line.
-        let processes = h.exec_ok("pgrep -a -f 'bin/k0[s]' || true");
-        assert_eq!(
-            processes.trim(),
-            "",
-            "k0s processes left on {host}:\n{processes}"
-        );
-    }
+/// When the first `k0s stop` among `calls` ran.
+fn first_stop(calls: &[Call]) -> &str {
+    &first(calls, &["stop"]).time
 }
 
 fn assert_stopped_and_started_one_at_a_time(order: &[(&str, Vec<Call>)]) {
@@ -382,8 +39,8 @@ fn assert_stopped_and_started_one_at_a_time(order: &[(&str, Vec<Call>)]) {
     for pair in order.windows(2) {
         let (a, a_calls) = &pair[0];
         let (b, b_calls) = &pair[1];
-        let a_started = &last(a_calls, &["start"]).time;
-        let b_stopped = &first(b_calls, &["stop"]).time;
+        let a_started = last(a_calls, &["start"]).time.as_str();
+        let b_stopped = first_stop(b_calls);
         assert!(
             a_started < b_stopped,
             "{b} was stopped ({b_stopped}) before {a} was started again ({a_started}): \
@@ -394,7 +51,7 @@ fn assert_stopped_and_started_one_at_a_time(order: &[(&str, Vec<Call>)]) {
 
 #[test]
 fn one_controller_installs_reads_drifts_and_destroys_cleanly() {
-    let Some(s) = scenario("one_controller", &["c1"]) else {
+    let Some(s) = scenario(&["c1"]) else {
         return;
     };
     let config = s.cluster(&["c1"], "");
@@ -461,7 +118,7 @@ fn one_controller_installs_reads_drifts_and_destroys_cleanly() {
 
 #[test]
 fn three_controllers_join_one_at_a_time_and_survive_a_restart() {
-    let Some(s) = scenario("ha_join", &["c1", "c2", "c3"]) else {
+    let Some(s) = scenario(&["c1", "c2", "c3"]) else {
         return;
     };
     let hosts = ["c1", "c2", "c3"];
@@ -563,7 +220,7 @@ fn three_controllers_join_one_at_a_time_and_survive_a_restart() {
 
 #[test]
 fn a_wiped_controller_rejoins_and_an_out_of_band_version_is_put_back() {
-    let Some(s) = scenario("ha_drift", &["c1", "c2", "c3"]) else {
+    let Some(s) = scenario(&["c1", "c2", "c3"]) else {
         return;
     };
     let hosts = ["c1", "c2", "c3"];
@@ -584,7 +241,7 @@ fn a_wiped_controller_rejoins_and_an_out_of_band_version_is_put_back() {
         "{text}"
     );
 
-    let before: BTreeMap<&str, usize> = hosts.iter().map(|h| (*h, s.calls(h).len())).collect();
+    let before = s.call_counts(&hosts);
     s.apply(&config);
     let leaves: Vec<(&str, Call)> = others
         .iter()
@@ -628,7 +285,7 @@ fn a_wiped_controller_rejoins_and_an_out_of_band_version_is_put_back() {
     s.assert_plan_empty("after the wiped controller rejoined");
 
     // Another k0s version on c3, out of band.
-    let other = standin_copy(Some(SECOND_VERSION), false);
+    let other = variant(Some(SECOND_VERSION), false);
     let host = s.bed.host("c3");
     host.exec_ok(&format!("{K0S} stop"));
     host.put_file(K0S, &std::fs::read(other.path()).unwrap(), 0o755);
@@ -638,29 +295,29 @@ fn a_wiped_controller_rejoins_and_an_out_of_band_version_is_put_back() {
     assert_eq!(code, 2, "another version must show as a change:\n{text}");
     assert!(
         squash(&text).contains(&format!(
-            "k0s_version = \"{SECOND_VERSION}\" -> \"v1.29.3+k0s.0\""
+            "k0s_version = \"{SECOND_VERSION}\" -> \"{VERSION}\""
         )),
         "{text}"
     );
     s.apply(&config);
-    assert_eq!(s.k0s("c3", "version").trim(), "v1.29.3+k0s.0");
-    assert_eq!(s.status("c3")["Version"], "v1.29.3+k0s.0");
+    assert_eq!(s.k0s("c3", "version").trim(), VERSION);
+    assert_eq!(s.status("c3")["Version"], VERSION);
     s.assert_plan_empty("after the version was put back");
 }
 
 #[test]
 fn an_upgrade_replaces_controllers_one_at_a_time() {
-    let Some(s) = scenario("ha_upgrade", &["c1", "c2", "c3"]) else {
+    let Some(s) = scenario(&["c1", "c2", "c3"]) else {
         return;
     };
     let hosts = ["c1", "c2", "c3"];
     s.apply(&s.cluster(&hosts, ""));
-    let before: BTreeMap<&str, usize> = hosts.iter().map(|h| (*h, s.calls(h).len())).collect();
+    let before = s.call_counts(&hosts);
 
-    let newer = standin_copy(Some(SECOND_VERSION), false);
+    let newer = variant(Some(SECOND_VERSION), false);
     let plain: Vec<(&str, &str)> = hosts.iter().map(|h| (*h, "")).collect();
     let upgraded = s.cluster_on(
-        &s.provider(),
+        &provider_block("30s"),
         newer.path(),
         &plain,
         &format!("  k0s_version = \"{SECOND_VERSION}\""),
@@ -685,11 +342,7 @@ fn an_upgrade_replaces_controllers_one_at_a_time() {
         );
         order.push((h, calls));
     }
-    order.sort_by(|a, b| {
-        first(&a.1, &["stop"])
-            .time
-            .cmp(&first(&b.1, &["stop"]).time)
-    });
+    order.sort_by(|a, b| first_stop(&a.1).cmp(first_stop(&b.1)));
     assert_eq!(order[0].0, "c1", "the leader goes first");
     assert_stopped_and_started_one_at_a_time(&order);
     assert_eq!(s.members("c3").len(), 3);
@@ -698,12 +351,12 @@ fn an_upgrade_replaces_controllers_one_at_a_time() {
 
 #[test]
 fn a_config_change_is_written_everywhere_and_restarts_one_at_a_time() {
-    let Some(s) = scenario("ha_reconfigure", &["c1", "c2", "c3"]) else {
+    let Some(s) = scenario(&["c1", "c2", "c3"]) else {
         return;
     };
     let hosts = ["c1", "c2", "c3"];
     s.apply(&s.cluster(&hosts, ""));
-    let before: BTreeMap<&str, usize> = hosts.iter().map(|h| (*h, s.calls(h).len())).collect();
+    let before = s.call_counts(&hosts);
     for h in hosts {
         assert!(
             !squash(&s.bed.host(h).exec_ok("cat /etc/k0s/k0s.yaml"))
@@ -739,11 +392,7 @@ fn a_config_change_is_written_everywhere_and_restarts_one_at_a_time() {
         );
         order.push((h, calls));
     }
-    order.sort_by(|a, b| {
-        first(&a.1, &["stop"])
-            .time
-            .cmp(&first(&b.1, &["stop"]).time)
-    });
+    order.sort_by(|a, b| first_stop(&a.1).cmp(first_stop(&b.1)));
     assert_stopped_and_started_one_at_a_time(&order);
     for h in hosts {
         assert!(s.status(h)["Pid"].as_u64().is_some(), "{h} runs again");
@@ -753,7 +402,7 @@ fn a_config_change_is_written_everywhere_and_restarts_one_at_a_time() {
 
 #[test]
 fn controllers_are_added_and_removed() {
-    let Some(s) = scenario("ha_add_remove", &["c1", "c2", "c3"]) else {
+    let Some(s) = scenario(&["c1", "c2", "c3"]) else {
         return;
     };
     s.apply(&s.cluster(&["c1"], ""));
@@ -816,12 +465,12 @@ fn controllers_are_added_and_removed() {
 
 #[test]
 fn a_sudo_user_works_and_a_password_prompt_is_a_clear_error() {
-    let Some(s) = scenario("sudo_users", &["c1", "c2"]) else {
+    let Some(s) = scenario(&["c1", "c2"]) else {
         return;
     };
     s.apply(&s.cluster_on(
-        &s.provider(),
-        standin().to_str().unwrap(),
+        &provider_block("30s"),
+        &standin(),
         &[("c1", "user = \"deploy\"")],
         "",
     ));
@@ -830,17 +479,13 @@ fn a_sudo_user_works_and_a_password_prompt_is_a_clear_error() {
     s.assert_plan_empty("with a sudo user");
 
     // needpw: sudo wants a password. Its own working directory.
-    let other = Workdir::new(&s.cluster_on(
-        &s.provider(),
-        standin().to_str().unwrap(),
+    let other = s.workdir(&s.cluster_on(
+        &provider_block("30s"),
+        &standin(),
         &[("c2", "user = \"needpw\"")],
         "",
     ));
-    other.write("key.pem", &s.bed.client_private_key());
-    let out = other.run(
-        &s.tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let out = other.run(&s.tf, &APPLY);
     assert_ne!(out.code, 0, "apply as needpw must fail");
     let text = squash(&out.combined());
     assert!(
@@ -861,11 +506,10 @@ fn a_sudo_user_works_and_a_password_prompt_is_a_clear_error() {
 
 #[test]
 fn a_controller_behind_a_bastion_is_installed_through_it() {
-    let Some(mut s) = scenario("bastion", &["jump"]) else {
+    let Some(mut s) = scenario(&["jump"]) else {
         return;
     };
-    s.bed.add_host_behind("jump", "c1");
-    forget_calls_from_the_machine(s.bed.host("c1"));
+    s.add_host_behind("jump", "c1");
     let unreachable = std::process::Command::new("ssh")
         .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-i"])
         .arg(s.bed.client_key_path())
@@ -884,12 +528,15 @@ fn a_controller_behind_a_bastion_is_installed_through_it() {
         "c1 must be reachable only through the bastion: {}",
         String::from_utf8_lossy(&unreachable.stdout)
     );
-    let provider = s.provider_with(&format!(
-        "    bastion_host = \"{}\"\n    bastion_host_key = \"{}\"",
-        s.address("jump"),
-        s.bed.host("jump").host_key("ed25519")
-    ));
-    s.apply(&s.cluster_on(&provider, standin().to_str().unwrap(), &[("c1", "")], ""));
+    let provider = provider_block_with(
+        "30s",
+        &format!(
+            "    bastion_host = \"{}\"\n    bastion_host_key = \"{}\"",
+            s.address("jump"),
+            s.bed.host("jump").host_key("ed25519")
+        ),
+    );
+    s.apply(&s.cluster_on(&provider, &standin(), &[("c1", "")], ""));
     assert_eq!(s.cluster_attrs()["host_status"]["c1"], "running");
     assert_eq!(s.status("c1")["Role"], "controller");
     assert_eq!(
@@ -917,7 +564,7 @@ fn fingerprint(s: &Scenario, host: &str) -> String {
 
 #[test]
 fn a_changed_host_key_is_refused_with_both_fingerprints() {
-    let Some(s) = scenario("host_key", &["c1"]) else {
+    let Some(s) = scenario(&["c1"]) else {
         return;
     };
     s.apply(&s.cluster(&["c1"], ""));
@@ -936,8 +583,8 @@ fn a_changed_host_key_is_refused_with_both_fingerprints() {
     // The way out the error names: pin the new key, apply without refresh.
     let before = s.calls("c1").len();
     let pinned = s.cluster_on(
-        &s.provider(),
-        standin().to_str().unwrap(),
+        &provider_block("30s"),
+        &standin(),
         &[(
             "c1",
             &format!("host_key = \"{}\"", s.bed.host("c1").host_key("ed25519")),
@@ -971,20 +618,13 @@ fn a_changed_host_key_is_refused_with_both_fingerprints() {
 
 #[test]
 fn an_unreachable_host_and_a_wrong_key_fail_clearly() {
-    let Some(s) = scenario("unreachable", &["c1", "c2"]) else {
+    let Some(s) = scenario(&["c1", "c2"]) else {
         return;
     };
     s.bed.host("c1").set_link(false);
-    let provider = format!(
-        "{REQUIRED_PROVIDERS}\nprovider \"mke\" {{\n  ssh {{\n    private_key = file(\"${{path.module}}/key.pem\")\n    timeout = \"5s\"\n  }}\n}}\n"
-    );
-    let config = s.cluster_on(&provider, standin().to_str().unwrap(), &[("c1", "")], "");
-    s.work.write("main.tf", &config);
+    let config = s.cluster_on(&provider_block("5s"), &standin(), &[("c1", "")], "");
     let started = Instant::now();
-    let out = s.work.run(
-        &s.tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let out = s.try_apply(&config);
     let took = started.elapsed();
     assert_ne!(out.code, 0, "apply to an unreachable host must fail");
     let text = squash(&out.combined());
@@ -998,22 +638,14 @@ fn an_unreachable_host_and_a_wrong_key_fail_clearly() {
     );
 
     // A key the host does not accept: its own working directory.
-    let wrong = Workdir::new(&s.cluster_on(
-        &s.provider(),
-        standin().to_str().unwrap(),
-        &[("c2", "")],
-        "",
-    ));
+    let wrong = Workdir::new(&s.cluster_on(&provider_block("30s"), &standin(), &[("c2", "")], ""));
     let keygen = std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(wrong.path().join("key.pem"))
         .output()
         .expect("ssh-keygen");
     assert!(keygen.status.success(), "{keygen:?}");
-    let out = wrong.run(
-        &s.tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let out = wrong.run(&s.tf, &APPLY);
     assert_ne!(out.code, 0, "apply with a wrong key must fail");
     let text = squash(&out.combined());
     assert!(
@@ -1025,22 +657,16 @@ fn an_unreachable_host_and_a_wrong_key_fail_clearly() {
 
 #[test]
 fn nothing_secret_reaches_state_or_the_trace_log() {
-    let Some(s) = scenario("secrets", &["c1", "c2", "c3"]) else {
+    let Some(s) = scenario(&["c1", "c2", "c3"]) else {
         return;
     };
-    let recorder = standin_copy(None, true);
+    let recorder = variant(None, true);
     let plain: Vec<(&str, &str)> = ["c1", "c2", "c3"].iter().map(|h| (*h, "")).collect();
-    let config = s.cluster_on(&s.provider(), recorder.path(), &plain, "");
+    let config = s.cluster_on(&provider_block("30s"), recorder.path(), &plain, "");
     s.work.write("main.tf", &config);
-    let log = s.work.path().join("trace.log");
-    let out = s.work.run_env(
-        &s.tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-        &[("TF_LOG", "trace"), ("TF_LOG_PATH", log.to_str().unwrap())],
-    );
+    let (out, trace) = s.work.run_logged(&s.tf, &APPLY, "trace", "trace.log");
     assert_eq!(out.code, 0, "apply failed:\n{}", out.combined());
 
-    let trace = std::fs::read_to_string(&log).expect("trace log");
     let state = s.work.read("terraform.tfstate");
     assert!(
         trace.contains("mke_cluster") && trace.contains("token create --role=controller"),
@@ -1089,7 +715,7 @@ fn nothing_secret_reaches_state_or_the_trace_log() {
 
 #[test]
 fn an_imported_cluster_plans_an_update_that_touches_no_host() {
-    let Some(s) = scenario("import", &["c1", "c2", "c3"]) else {
+    let Some(s) = scenario(&["c1", "c2", "c3"]) else {
         return;
     };
     let hosts = ["c1", "c2", "c3"];
@@ -1097,14 +723,13 @@ fn an_imported_cluster_plans_an_update_that_touches_no_host() {
     s.apply(&config);
     let created = s.cluster_attrs();
 
-    let other = Workdir::new(&config);
-    other.write("key.pem", &s.bed.client_private_key());
+    let other = s.workdir(&config);
     let id = hosts
         .iter()
         .map(|h| format!("{h}={}", s.address(h)))
         .collect::<Vec<_>>()
         .join(",");
-    let before: BTreeMap<&str, usize> = hosts.iter().map(|h| (*h, s.calls(h).len())).collect();
+    let before = s.call_counts(&hosts);
     let out = other.run(
         &s.tf,
         &[
@@ -1117,10 +742,7 @@ fn an_imported_cluster_plans_an_update_that_touches_no_host() {
     );
     assert_eq!(out.code, 0, "import failed:\n{}", out.combined());
 
-    let plan = other.run(
-        &s.tf,
-        &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
-    );
+    let plan = other.run(&s.tf, &PLAN_CHANGES);
     assert_eq!(
         plan.code,
         2,
@@ -1132,10 +754,7 @@ fn an_imported_cluster_plans_an_update_that_touches_no_host() {
         "an update, not a replacement:\n{}",
         plan.stdout
     );
-    let out = other.run(
-        &s.tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let out = other.run(&s.tf, &APPLY);
     assert_eq!(
         out.code,
         0,
@@ -1149,17 +768,14 @@ fn an_imported_cluster_plans_an_update_that_touches_no_host() {
             "import and its first apply must not change {h}: {changing:#?}"
         );
     }
-    let plan = other.run(
-        &s.tf,
-        &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
-    );
+    let plan = other.run(&s.tf, &PLAN_CHANGES);
     assert_eq!(
         plan.code,
         0,
         "the plan after that is empty:\n{}",
         plan.combined()
     );
-    let imported: Json = serde_json::from_str(&other.read("terraform.tfstate")).unwrap();
+    let imported = other.state();
     let attrs = &imported["resources"][0]["instances"][0]["attributes"];
     for field in [
         "id",
@@ -1174,17 +790,13 @@ fn an_imported_cluster_plans_an_update_that_touches_no_host() {
 
 #[test]
 fn a_create_that_fails_midway_keeps_what_was_done_and_a_rerun_converges() {
-    let Some(s) = scenario("partial_failure", &["c1", "c2", "c3"]) else {
+    let Some(s) = scenario(&["c1", "c2", "c3"]) else {
         return;
     };
     // c3 cannot take its join token: the path is a directory.
     s.bed.host("c3").exec_ok("mkdir -p /etc/k0s/join.token");
     let config = s.cluster(&["c1", "c2", "c3"], "");
-    s.work.write("main.tf", &config);
-    let out = s.work.run(
-        &s.tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let out = s.try_apply(&config);
     assert_ne!(out.code, 0, "the create must fail:\n{}", out.combined());
     let text = squash(&out.combined());
     assert!(
@@ -1222,7 +834,7 @@ fn a_create_that_fails_midway_keeps_what_was_done_and_a_rerun_converges() {
 
 #[test]
 fn an_unreachable_leader_is_a_warning_and_the_others_are_still_read() {
-    let Some(s) = scenario("unreachable_leader", &["c1", "c2", "c3"]) else {
+    let Some(s) = scenario(&["c1", "c2", "c3"]) else {
         return;
     };
     s.apply(&s.cluster(&["c1", "c2", "c3"], ""));

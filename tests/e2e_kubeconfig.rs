@@ -16,73 +16,50 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value as Json;
-use support::terraform::{self, Terraform, Workdir, REQUIRED_PROVIDERS};
-use support::testbed::{self, TestBed, TestHost};
+use support::e2e::{scenario, Scenario};
+use support::kube::{api_status, kubectl_items};
+use support::terraform::{self, Output, Workdir, APPLY, REQUIRED_PROVIDERS};
 
-const KUBECTL: &str = "/usr/local/bin/k0s kubectl";
 const MANAGED: &str = "app.kubernetes.io/managed-by=terraform-provider-mke";
 
-fn standin() -> String {
-    format!("{}/tests/k0s-standin/k0s", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn config(c1: &TestHost) -> String {
-    format!(
-        r#"{REQUIRED_PROVIDERS}
-provider "mke" {{
-  ssh {{
-    private_key = file("${{path.module}}/key.pem")
-    timeout     = "30s"
-  }}
-}}
-
-resource "mke_cluster" "main" {{
-  name            = "e2e"
-  k0s_binary_path = "{standin}"
-  controllers = {{
-    c1 = {{ address = "{address}" }}
-  }}
-}}
-
-ephemeral "mke_kubeconfig" "admin" {{
+/// What the test adds to a cluster of one controller: the kubeconfig, a
+/// check on it and a provisioner that calls the API with it.
+const KUBECONFIG_AND_ITS_USES: &str = r#"
+ephemeral "mke_kubeconfig" "admin" {
   controllers  = mke_cluster.main.controllers
   api_endpoint = mke_cluster.main.api_endpoint
-}}
+}
 
-check "kubeconfig" {{
-  assert {{
+check "kubeconfig" {
+  assert {
     condition = (
       length(ephemeral.mke_kubeconfig.admin.token) > 0 &&
       startswith(ephemeral.mke_kubeconfig.admin.cluster_ca_certificate, "-----BEGIN CERTIFICATE-----") &&
       ephemeral.mke_kubeconfig.admin.host == mke_cluster.main.api_endpoint
     )
     error_message = "mke_kubeconfig opened without usable credentials"
-  }}
-}}
+  }
+}
 
-resource "terraform_data" "api_call" {{
+resource "terraform_data" "api_call" {
   # Replaced on every apply, so that every run calls the API.
   triggers_replace = timestamp()
 
-  provisioner "local-exec" {{
+  provisioner "local-exec" {
     command = <<-EOT
       printf '%s' "$CA" > run-ca.pem
       printf '%s\n' "$TOKEN" >> tokens.txt
-      curl -s -o /dev/null -w '%%{{http_code}}\n' --max-time 20 --cacert run-ca.pem \
+      curl -s -o /dev/null -w '%%{http_code}\n' --max-time 20 --cacert run-ca.pem \
         -H "Authorization: Bearer $TOKEN" "$API/api/v1/namespaces/kube-system" >> during.txt
     EOT
-    environment = {{
+    environment = {
       TOKEN = ephemeral.mke_kubeconfig.admin.token
       CA    = ephemeral.mke_kubeconfig.admin.cluster_ca_certificate
       API   = ephemeral.mke_kubeconfig.admin.host
-    }}
-  }}
-}}
-"#,
-        standin = standin(),
-        address = c1.address,
-    )
+    }
+  }
 }
+"#;
 
 /// Every JSON Web Token in `text`: three base64url parts whose first two
 /// start with `eyJ` (`{"`). Service account tokens are JWTs; nothing else
@@ -119,62 +96,19 @@ fn unzipped(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The HTTP status of a GET of the kube-system namespace with `token`.
-fn api_status(endpoint: &str, ca: &Path, token: &str) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "20",
-        ])
-        .arg("--cacert")
-        .arg(ca)
-        .arg("-H")
-        .arg(format!("Authorization: Bearer {token}"))
-        .arg(format!("{endpoint}/api/v1/namespaces/kube-system"))
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn kubectl_items(host: &TestHost, args: &str) -> Vec<Json> {
-    let out = host.exec_ok(&format!("{KUBECTL} {args} -o json"));
-    serde_json::from_str::<Json>(&out).unwrap()["items"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-struct Run<'a> {
-    work: &'a Workdir,
-    tf: &'a Terraform,
-}
-
-impl Run<'_> {
-    /// `terraform <args>` with a trace log; returns the output and the log.
-    fn traced(&self, args: &[&str], log: &str) -> (terraform::Output, String) {
-        let path = self.work.path().join(log);
-        let out = self.work.run_env(
-            self.tf,
-            args,
-            &[("TF_LOG", "trace"), ("TF_LOG_PATH", path.to_str().unwrap())],
-        );
-        (out, std::fs::read_to_string(&path).unwrap_or_default())
+impl Scenario {
+    /// `terraform <args>` with a trace log in `log`; the output and the log.
+    fn traced(&self, args: &[&str], log: &str) -> (Output, String) {
+        self.work.run_logged(&self.tf, args, "trace", log)
     }
 
-    fn apply(&self, log: &str) -> (terraform::Output, String) {
-        let (out, trace) = self.traced(
-            &["apply", "-auto-approve", "-input=false", "-no-color"],
-            log,
-        );
+    fn apply_traced(&self, log: &str) -> (Output, String) {
+        let (out, trace) = self.traced(&APPLY, log);
         assert_eq!(out.code, 0, "apply failed:\n{}", out.combined());
         (out, trace)
     }
 
+    /// The lines the provisioner wrote to `name`.
     fn lines(&self, name: &str) -> Vec<String> {
         self.work
             .read(name)
@@ -183,23 +117,29 @@ impl Run<'_> {
             .filter(|l| !l.is_empty())
             .collect()
     }
-}
 
-/// The status of `check "kubeconfig"` as the last run recorded it in state.
-fn check_status(work: &Workdir) -> String {
-    let state: Json = serde_json::from_str(&work.read("terraform.tfstate")).expect("state");
-    state["check_results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["config_addr"] == "check.kubeconfig")
-        .map(|c| c["status"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_else(|| {
-            panic!(
-                "no result of check.kubeconfig in state: {}",
-                state["check_results"]
-            )
-        })
+    /// The status of `check "kubeconfig"` as the last run recorded it in state.
+    fn check_status(&self) -> String {
+        let state = self.state();
+        state["check_results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["config_addr"] == "check.kubeconfig")
+            .map(|c| c["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no result of check.kubeconfig in state: {}",
+                    state["check_results"]
+                )
+            })
+    }
+
+    /// The API's answer to `token` now, trusting the CA the last run saw.
+    fn api_status(&self, token: &str) -> u16 {
+        let endpoint = format!("https://{}:6443", self.bed.host("c1").address);
+        api_status(&endpoint, &self.work.read("run-ca.pem"), token)
+    }
 }
 
 fn assert_no_token(what: &str, text: &str, tokens: &[String]) {
@@ -220,45 +160,37 @@ fn assert_no_token(what: &str, text: &str, tokens: &[String]) {
 
 #[test]
 fn tokens_work_during_the_run_die_after_it_and_never_reach_state_plan_or_logs() {
-    if !testbed::require_root_or_fail("the e2e tests need root for network namespaces") {
-        return;
-    }
-    let Some(tf) = terraform::terraform_1_15() else {
+    let Some(s) = scenario(&["c1"]) else {
         return;
     };
-    let bed = TestBed::new(&["c1"]).expect("test bed");
-    let c1 = bed.host("c1");
-    let work = Workdir::new(&config(c1));
-    work.write("key.pem", &bed.client_private_key());
-    let run = Run {
-        work: &work,
-        tf: &tf,
-    };
-    let endpoint = format!("https://{}:6443", c1.address);
+    let c1 = s.bed.host("c1");
+    s.work.write(
+        "main.tf",
+        &format!("{}{KUBECONFIG_AND_ITS_USES}", s.cluster(&["c1"], "")),
+    );
 
     // Run 1 creates the cluster, then opens the kubeconfig.
-    let (out, trace) = run.apply("trace-1.log");
+    let (out, trace) = s.apply_traced("trace-1.log");
     assert!(
         !out.combined().contains("Check block assertion failed"),
         "{}",
         out.combined()
     );
     assert_eq!(
-        check_status(&work),
+        s.check_status(),
         "pass",
         "the check block saw the credentials"
     );
-    let tokens = run.lines("tokens.txt");
+    let tokens = s.lines("tokens.txt");
     assert_eq!(tokens.len(), 1, "the provisioner ran once: {tokens:?}");
     assert_eq!(
-        run.lines("during.txt"),
+        s.lines("during.txt"),
         vec!["200"],
         "the API accepted the token during the run"
     );
-    let ca = work.path().join("run-ca.pem");
     assert_eq!(
-        api_status(&endpoint, &ca, &tokens[0]),
-        "401",
+        s.api_status(&tokens[0]),
+        401,
         "the API rejects the token after the run"
     );
     assert!(
@@ -267,7 +199,7 @@ fn tokens_work_during_the_run_die_after_it_and_never_reach_state_plan_or_logs() 
     );
     assert_no_token(
         "terraform.tfstate",
-        &work.read("terraform.tfstate"),
+        &s.work.read("terraform.tfstate"),
         &tokens,
     );
     assert_no_token("the trace log of apply", &trace, &tokens);
@@ -278,7 +210,7 @@ fn tokens_work_during_the_run_die_after_it_and_never_reach_state_plan_or_logs() 
     let account = kubectl_items(c1, "get serviceaccounts -n kube-system");
 
     // A saved plan opens the kubeconfig too (its inputs are known now).
-    let (plan, plan_trace) = run.traced(
+    let (plan, plan_trace) = s.traced(
         &["plan", "-input=false", "-no-color", "-out=tfplan"],
         "trace-plan.log",
     );
@@ -287,25 +219,25 @@ fn tokens_work_during_the_run_die_after_it_and_never_reach_state_plan_or_logs() 
         plan_trace.contains("OpenEphemeralResource"),
         "plan opened the ephemeral resource"
     );
-    let show = work.run(&tf, &["show", "-json", "tfplan"]);
+    let show = s.work.run(&s.tf, &["show", "-json", "tfplan"]);
     assert_eq!(show.code, 0, "{}", show.combined());
     assert_no_token("the saved plan (show -json)", &show.stdout, &tokens);
     assert_no_token(
         "the saved plan file",
-        &unzipped(&work.path().join("tfplan")),
+        &unzipped(&s.work.path().join("tfplan")),
         &tokens,
     );
     assert_no_token("the trace log of plan", &plan_trace, &tokens);
     assert!(kubectl_items(c1, &format!("get secrets -n kube-system -l {MANAGED}")).is_empty());
 
     // Run 2 reuses the service account and its binding and mints a new token.
-    let (_, trace2) = run.apply("trace-2.log");
-    let tokens = run.lines("tokens.txt");
+    let (_, trace2) = s.apply_traced("trace-2.log");
+    let tokens = s.lines("tokens.txt");
     assert_eq!(tokens.len(), 2, "{tokens:?}");
     assert_ne!(tokens[0], tokens[1], "each run mints its own token");
-    assert_eq!(run.lines("during.txt"), vec!["200", "200"]);
-    assert_eq!(check_status(&work), "pass");
-    assert_eq!(api_status(&endpoint, &ca, &tokens[1]), "401");
+    assert_eq!(s.lines("during.txt"), vec!["200", "200"]);
+    assert_eq!(s.check_status(), "pass");
+    assert_eq!(s.api_status(&tokens[1]), 401);
     let accounts = kubectl_items(c1, "get serviceaccounts -n kube-system");
     let uid = |items: &[Json]| {
         items
@@ -322,16 +254,12 @@ fn tokens_work_during_the_run_die_after_it_and_never_reach_state_plan_or_logs() 
     assert!(kubectl_items(c1, &format!("get secrets -n kube-system -l {MANAGED}")).is_empty());
     assert_no_token(
         "terraform.tfstate",
-        &work.read("terraform.tfstate"),
+        &s.work.read("terraform.tfstate"),
         &tokens,
     );
     assert_no_token("the trace log of the second apply", &trace2, &tokens);
 
-    let out = work.run(
-        &tf,
-        &["destroy", "-auto-approve", "-input=false", "-no-color"],
-    );
-    assert_eq!(out.code, 0, "{}", out.combined());
+    s.destroy();
 }
 
 /// Removes every top-level block whose header starts with `header`.

@@ -4,52 +4,19 @@
 mod support;
 
 use serde_json::Value as Json;
-use support::e2e::{scenario, squash, standin, Scenario};
+use support::e2e::{controller_and_workers, provider_block, scenario, squash, standin, Scenario};
+use support::kube::kubectl_json;
+use support::standin::{variant, CALLS_LOG};
+use support::terraform::APPLY;
 
 impl Scenario {
     /// One controller `c1` and one mke_node per worker, with `extra` inside each node.
     fn config(&self, workers: &[&str], extra: &str) -> String {
-        let map: Vec<String> = workers
-            .iter()
-            .map(|w| format!("    {w} = \"{}\"", self.bed.host(w).address))
-            .collect();
-        format!(
-            r#"{provider}
-resource "mke_cluster" "main" {{
-  name            = "nodes"
-  k0s_binary_path = "{standin}"
-  controllers     = {{ c1 = {{ address = "{c1}" }} }}
-}}
-
-resource "mke_node" "worker" {{
-  for_each = {{
-{map}
-  }}
-  cluster_id      = mke_cluster.main.id
-  controllers     = mke_cluster.main.controllers
-  k0s_version     = mke_cluster.main.k0s_version
-  k0s_binary_path = mke_cluster.main.k0s_binary_path
-  address         = each.value
-{extra}
-}}
-"#,
-            provider = self.provider_block("30s"),
-            standin = standin(),
-            c1 = self.bed.host("c1").address,
-            map = map.join("\n"),
-        )
-    }
-
-    fn nodes(&self) -> Json {
-        let text = self
-            .bed
-            .host("c1")
-            .exec_ok("/usr/local/bin/k0s kubectl get nodes -o json");
-        serde_json::from_str(&text).expect("nodes JSON")
+        controller_and_workers(&self.bed, &provider_block("30s"), "nodes", workers, extra)
     }
 
     fn node(&self, name: &str) -> Option<Json> {
-        self.nodes()["items"]
+        kubectl_json(self.bed.host("c1"), "get nodes")["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -58,18 +25,11 @@ resource "mke_node" "worker" {{
     }
 
     fn worker_pid(&self, host: &str) -> String {
-        let status = self
-            .bed
-            .host(host)
-            .exec_ok("/usr/local/bin/k0s status -o json");
-        let v: Json = serde_json::from_str(&status).unwrap();
-        v["Pid"].to_string()
+        self.status(host)["Pid"].to_string()
     }
 
     fn controller_calls(&self) -> String {
-        self.bed
-            .host("c1")
-            .exec_ok("cat /var/log/k0s-standin/calls.jsonl")
+        self.bed.host("c1").exec_ok(&format!("cat {CALLS_LOG}"))
     }
 }
 
@@ -110,10 +70,7 @@ fn workers_join_scale_down_in_the_middle_rejoin_and_relabel() {
         );
     }
     let state = s.work.read("terraform.tfstate");
-    let tokens = s
-        .bed
-        .host("c1")
-        .exec_ok("/usr/local/bin/k0s token list --role=worker || true");
+    let tokens = s.k0s("c1", "token list --role=worker || true");
     assert!(!state.contains("PRIVATE KEY"));
     for line in tokens.lines().skip(1) {
         let id = line.split_whitespace().next().unwrap_or("");
@@ -174,16 +131,12 @@ fn drift_on_a_worker_shows_in_the_plan_and_apply_fixes_it() {
     };
     let config = s.config(&["w1"], "");
     s.apply(&config);
-    s.bed.host("w1").exec_ok("/usr/local/bin/k0s stop");
+    s.k0s("w1", "stop");
     let (code, text) = s.plan_exit(&[]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("\"stopped\" -> \"running\""), "{text}");
     s.apply(&config);
-    assert!(s
-        .bed
-        .host("w1")
-        .exec_ok("/usr/local/bin/k0s status -o json")
-        .contains("\"Pid\""));
+    assert!(s.k0s("w1", "status -o json").contains("\"Pid\""));
     assert_eq!(s.plan_exit(&[]).0, 0);
 }
 
@@ -196,10 +149,13 @@ fn an_unreachable_worker_is_still_removed_from_the_cluster_at_destroy() {
     s.bed.host("w1").set_link(false);
     // A short SSH timeout: refresh and delete give up on the dead host quickly.
     let started = std::time::Instant::now();
-    s.apply(
-        &s.config(&[], "")
-            .replace("timeout     = \"30s\"", "timeout     = \"5s\""),
-    );
+    s.apply(&controller_and_workers(
+        &s.bed,
+        &provider_block("5s"),
+        "nodes",
+        &[],
+        "",
+    ));
     assert!(
         started.elapsed() < std::time::Duration::from_secs(60),
         "took {:?}",
@@ -209,8 +165,7 @@ fn an_unreachable_worker_is_still_removed_from_the_cluster_at_destroy() {
         s.node("w1").is_none(),
         "the Node object of an unreachable worker is deleted"
     );
-    let out = s.destroy();
-    assert_eq!(out.code, 0, "{}", out.combined());
+    s.destroy();
 }
 
 #[test]
@@ -233,9 +188,9 @@ fn a_worker_is_imported_by_address() {
     );
     assert_eq!(out.code, 0, "{}", out.combined());
     let changes = |s: &Scenario| {
-        s.bed
-            .host("w1")
-            .exec_ok("grep -c -E '\"(install|start|stop|reset|token)\"' /var/log/k0s-standin/calls.jsonl || true")
+        s.bed.host("w1").exec_ok(&format!(
+            "grep -c -E '\"(install|start|stop|reset|token)\"' {CALLS_LOG} || true"
+        ))
     };
     let before = changes(&s);
     let (code, text) = s.plan_exit(&[]);
@@ -251,40 +206,24 @@ fn a_worker_is_imported_by_address() {
     assert_eq!(s.plan_exit(&[]).0, 0);
 }
 
-/// A copy of the stand-in that reports another k0s version.
-fn standin_version(dir: &std::path::Path, version: &str) -> String {
-    let text = std::fs::read_to_string(standin()).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("VERSION = "))
-        .expect("VERSION line")
-        .to_string();
-    let path = dir.join(format!("k0s-{version}"));
-    std::fs::write(
-        &path,
-        text.replacen(&line, &format!("VERSION = \"{version}\""), 1),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.display().to_string()
-}
-
 #[test]
 fn an_upgrade_goes_to_the_cluster_first_then_drains_and_uncordons_each_worker() {
     let Some(s) = scenario(&["c1", "w1", "w2"]) else {
         return;
     };
     s.apply(&s.config(&["w1", "w2"], ""));
-    let newer = standin_version(s.work.path(), "v1.29.4+k0s.0");
+    let newer = variant(Some("v1.29.4+k0s.0"), false);
     let upgraded = s.config(&["w1", "w2"], "").replace(
         &format!("k0s_binary_path = \"{}\"", standin()),
-        &format!("k0s_binary_path = \"{newer}\"\n  k0s_version     = \"v1.29.4+k0s.0\""),
+        &format!(
+            "k0s_binary_path = \"{}\"\n  k0s_version     = \"v1.29.4+k0s.0\"",
+            newer.path()
+        ),
     );
     let out = s.apply(&upgraded);
     assert!(out.stdout.contains("3 changed"), "{}", out.stdout);
     for h in ["c1", "w1", "w2"] {
-        let status = s.bed.host(h).exec_ok("/usr/local/bin/k0s status -o json");
+        let status = s.k0s(h, "status -o json");
         assert!(
             status.contains("v1.29.4+k0s.0"),
             "{h} was not upgraded: {status}"
@@ -327,9 +266,7 @@ fn a_deleted_node_object_shows_as_unregistered_and_apply_brings_it_back() {
     };
     let config = s.config(&["w1"], "  labels = { tier = \"web\" }");
     s.apply(&config);
-    s.bed
-        .host("c1")
-        .exec_ok("/usr/local/bin/k0s kubectl delete node w1");
+    s.k0s("c1", "kubectl delete node w1");
     let (code, text) = s.plan_exit(&[]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("\"unregistered\" -> \"running\""), "{text}");
@@ -348,16 +285,9 @@ fn a_controller_whose_host_key_changed_is_refused_and_no_secret_is_logged() {
     let Some(s) = scenario(&["c1", "w1"]) else {
         return;
     };
-    let log = s.work.path().join("trace.log");
-    let log_text = log.display().to_string();
     s.work.write("main.tf", &s.config(&["w1"], ""));
-    let out = s.work.run_env(
-        &s.tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-        &[("TF_LOG", "trace"), ("TF_LOG_PATH", &log_text)],
-    );
+    let (out, trace) = s.work.run_logged(&s.tf, &APPLY, "trace", "trace.log");
     assert_eq!(out.code, 0, "{}", out.combined());
-    let trace = std::fs::read_to_string(&log).unwrap();
     assert!(
         trace.contains("join worker"),
         "the trace log has the provider's progress"
@@ -397,9 +327,10 @@ fn a_drain_that_times_out_fails_with_the_way_out_and_keeps_the_node() {
     };
     s.apply(&s.config(&["w1"], "  drain_timeout = \"2s\""));
     // The stand-in's knob: pods on this node cannot be evicted.
-    s.bed
-        .host("c1")
-        .exec_ok("/usr/local/bin/k0s kubectl annotate node w1 standin.test/drain-blocked=true");
+    s.k0s(
+        "c1",
+        "kubectl annotate node w1 standin.test/drain-blocked=true",
+    );
     let out = s.try_apply(&s.config(&[], ""));
     assert_ne!(out.code, 0, "the drain must fail:\n{}", out.combined());
     let text = squash(&out.combined());

@@ -6,7 +6,8 @@
 
 mod support;
 
-use support::e2e::{scenario, standin};
+use support::e2e::{controller_and_workers, provider_block, scenario};
+use support::terraform::APPLY;
 
 #[test]
 fn an_apply_logs_each_hosts_phases_with_elapsed_time() {
@@ -16,37 +17,10 @@ fn an_apply_logs_each_hosts_phases_with_elapsed_time() {
     let (bed, work, tf) = (&s.bed, &s.work, &s.tf);
     work.write(
         "main.tf",
-        &format!(
-            r#"{provider}
-resource "mke_cluster" "main" {{
-  name            = "demo"
-  k0s_binary_path = "{standin}"
-  controllers     = {{ c1 = {{ address = "{c1}" }} }}
-}}
-resource "mke_node" "worker" {{
-  for_each        = {{ w1 = "{w1}", w2 = "{w2}" }}
-  cluster_id      = mke_cluster.main.id
-  controllers     = mke_cluster.main.controllers
-  k0s_binary_path = mke_cluster.main.k0s_binary_path
-  address         = each.value
-}}
-"#,
-            provider = s.provider_block("5m"),
-            standin = standin(),
-            c1 = bed.host("c1").address,
-            w1 = bed.host("w1").address,
-            w2 = bed.host("w2").address,
-        ),
+        &controller_and_workers(bed, &provider_block("5m"), "demo", &["w1", "w2"], ""),
     );
-    let log = work.path().join("apply.log");
-    let log_path = log.display().to_string();
-    let out = work.run_env(
-        tf,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-        &[("TF_LOG", "INFO"), ("TF_LOG_PATH", &log_path)],
-    );
+    let (out, text) = work.run_logged(tf, &APPLY, "INFO", "apply.log");
     assert_eq!(out.code, 0, "{}", out.combined());
-    let text = std::fs::read_to_string(&log).unwrap();
     let provider_lines: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("provider.terraform-provider-mke"))

@@ -4,8 +4,9 @@
 
 mod support;
 
-use support::e2e::{standin, Scenario};
-use support::terraform;
+use support::e2e::{controller_and_workers, provider_block, Scenario};
+use support::standin::K0S;
+use support::terraform::{self, APPLY, DESTROY, PLAN_CHANGES};
 
 #[test]
 fn a_cluster_and_a_worker_on_the_terraform_on_path() {
@@ -21,32 +22,11 @@ fn a_cluster_and_a_worker_on_the_terraform_on_path() {
     let (bed, work, tf) = (&s.bed, &s.work, &s.tf);
     work.write(
         "main.tf",
-        &format!(
-            r#"{provider}
-resource "mke_cluster" "main" {{
-  name            = "path"
-  k0s_binary_path = "{standin}"
-  controllers     = {{ c1 = {{ address = "{c1}" }} }}
-}}
-resource "mke_node" "worker" {{
-  cluster_id      = mke_cluster.main.id
-  controllers     = mke_cluster.main.controllers
-  k0s_binary_path = mke_cluster.main.k0s_binary_path
-  address         = "{w1}"
-}}
-"#,
-            provider = s.provider_block("30s"),
-            standin = standin(),
-            c1 = bed.host("c1").address,
-            w1 = bed.host("w1").address,
-        ),
+        &controller_and_workers(bed, &provider_block("30s"), "path", &["w1"], ""),
     );
-    let apply = work.run(tf, &["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let apply = work.run(tf, &APPLY);
     assert_eq!(apply.code, 0, "{}", apply.combined());
-    let plan = work.run(
-        tf,
-        &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
-    );
+    let plan = work.run(tf, &PLAN_CHANGES);
     assert_eq!(
         plan.code,
         0,
@@ -55,12 +35,14 @@ resource "mke_node" "worker" {{
     );
     let nodes = bed
         .host("c1")
-        .exec_ok("/usr/local/bin/k0s kubectl get nodes -o json");
+        .exec_ok(&format!("{K0S} kubectl get nodes -o json"));
     assert!(nodes.contains("\"w1\""), "{nodes}");
-    let destroy = work.run(tf, &["destroy", "-auto-approve", "-no-color"]);
+    let destroy = work.run(tf, &DESTROY);
     assert_eq!(destroy.code, 0, "{}", destroy.combined());
     assert!(!bed
         .host("c1")
-        .exec_ok("/usr/local/bin/k0s kubectl get nodes -o json 2>/dev/null || echo gone")
+        .exec_ok(&format!(
+            "{K0S} kubectl get nodes -o json 2>/dev/null || echo gone"
+        ))
         .contains("\"w1\""));
 }

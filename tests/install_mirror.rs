@@ -141,14 +141,9 @@ fn terraform_in(
     if let Some(config) = cli_config {
         cmd.env("TF_CLI_CONFIG_FILE", config);
     }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", tf.program.display()));
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", tf.program.display()))
+        .into()
 }
 
 fn expect_success(tf: &Terraform, what: &str, out: &Output) {

@@ -5,11 +5,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
+use support::kube::{api_status, kubectl_items, kubectl_json};
 use support::plugin::{self, ClientCert, Plugin};
+use support::standin::{self, K0S};
 use support::testbed::{self, TestBed, TestHost};
 use terraform_provider_mke::ops::kubeconfig::{
     parse_rfc3339, CloseHandle, DURATION_ANNOTATION, EXPIRES_ANNOTATION, MANAGED_BY_KEY,
@@ -24,29 +25,34 @@ use tonic::transport::Channel;
 const TYPE: &str = "mke_kubeconfig";
 const KUBECTL: &str = "/usr/local/bin/k0s kubectl";
 
-fn standin() -> String {
-    format!("{}/tests/k0s-standin/k0s", env!("CARGO_MANIFEST_DIR"))
-}
-
 fn ty() -> Type {
     schema().value_type()
+}
+
+/// A bed of one host, `c1`, running a k0s controller (the stand-in, started
+/// by hand); `None` (after saying why) where the machine cannot run a bed.
+fn bed_with_a_controller() -> Option<TestBed> {
+    if !testbed::require_root_or_fail(
+        "the ephemeral protocol tests need root for network namespaces",
+    ) {
+        return None;
+    }
+    let bed = TestBed::new(&["c1"]).expect("test bed");
+    start_controller(bed.host("c1"));
+    Some(bed)
 }
 
 /// Installs the stand-in as k0s on `host`, starts a controller and waits
 /// (polling, at most 30 s) until its API answers.
 fn start_controller(host: &TestHost) {
     // Through stdin: the checkout may live where hosts cannot see it (their own /tmp).
-    host.put_file(
-        "/usr/local/bin/k0s",
-        &std::fs::read(standin()).expect("the stand-in"),
-        0o755,
-    );
-    host.exec_ok(
+    host.put_file(K0S, &standin::bytes(), 0o755);
+    host.exec_ok(&format!(
         "mkdir -p /etc/k0s && \
-         /usr/local/bin/k0s config create > /etc/k0s/k0s.yaml && \
-         /usr/local/bin/k0s install controller --config=/etc/k0s/k0s.yaml && \
-         /usr/local/bin/k0s start",
-    );
+         {K0S} config create > /etc/k0s/k0s.yaml && \
+         {K0S} install controller --config=/etc/k0s/k0s.yaml && \
+         {K0S} start"
+    ));
     host.exec_ok(&format!(
         "for i in $(seq 150); do {KUBECTL} get --raw=/readyz >/dev/null 2>&1 && exit 0; \
          sleep 0.2; done; echo 'the API never became ready' >&2; exit 1"
@@ -193,53 +199,19 @@ fn attribute_names(d: &pb::Diagnostic) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The HTTP status the API answers a GET of the kube-system namespace with,
-/// asked from the test process (the bed routes to its hosts).
-fn api_status(endpoint: &str, ca_pem: &str, token: &str) -> u16 {
-    let ca = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(ca.path(), ca_pem).unwrap();
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "20",
-        ])
-        .arg("--cacert")
-        .arg(ca.path())
-        .arg("-H")
-        .arg(format!("Authorization: Bearer {token}"))
-        .arg(format!("{endpoint}/api/v1/namespaces/kube-system"))
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("curl: {}", String::from_utf8_lossy(&out.stderr)))
-}
-
-fn kubectl_json(host: &TestHost, args: &str) -> Json {
-    serde_json::from_str(&host.exec_ok(&format!("{KUBECTL} {args} -o json"))).unwrap()
-}
-
 fn managed_secrets(host: &TestHost) -> BTreeMap<String, Json> {
-    kubectl_json(
+    kubectl_items(
         host,
         &format!("get secrets -n kube-system -l {MANAGED_BY_KEY}={MANAGED_BY_VALUE}"),
-    )["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["metadata"]["name"].as_str().unwrap().to_string(),
-                s.clone(),
-            )
-        })
-        .collect()
+    )
+    .iter()
+    .map(|s| {
+        (
+            s["metadata"]["name"].as_str().unwrap().to_string(),
+            s.clone(),
+        )
+    })
+    .collect()
 }
 
 fn secret_exists(host: &TestHost, name: &str) -> bool {
@@ -321,14 +293,10 @@ async fn validate_names_the_attribute_and_open_refuses_unpinned_controllers() {
 
 #[tokio::test]
 async fn open_mints_a_token_the_api_accepts_and_close_revokes_it() {
-    if !testbed::require_root_or_fail(
-        "the ephemeral protocol tests need root for network namespaces",
-    ) {
+    let Some(bed) = bed_with_a_controller() else {
         return;
-    }
-    let bed = TestBed::new(&["c1"]).expect("test bed");
+    };
     let c1 = bed.host("c1");
-    start_controller(c1);
     let endpoint = format!("https://{}:6443", c1.address);
     let hosts = || vec![("c1", controller(&c1.address, Some(&c1.host_key("ed25519"))))];
 
@@ -438,13 +406,10 @@ async fn open_mints_a_token_the_api_accepts_and_close_revokes_it() {
     let (third, private3) = s
         .open_ok(&config(hosts(), &[("cluster_role", "view")]))
         .await;
-    let bindings: Vec<Json> = kubectl_json(
+    let bindings = kubectl_items(
         c1,
         &format!("get clusterrolebindings -l {MANAGED_BY_KEY}={MANAGED_BY_VALUE}"),
-    )["items"]
-        .as_array()
-        .unwrap()
-        .clone();
+    );
     assert_eq!(bindings.len(), 1, "{bindings:?}");
     assert_eq!(bindings[0]["roleRef"]["name"], "view");
     assert_eq!(
@@ -453,9 +418,7 @@ async fn open_mints_a_token_the_api_accepts_and_close_revokes_it() {
     );
     assert_eq!(text(&third, "cluster_role"), "view");
     assert!(s.close(&private3).await.is_empty());
-    let accounts = kubectl_json(c1, "get serviceaccounts -n kube-system")["items"]
-        .as_array()
-        .unwrap()
+    let accounts = kubectl_items(c1, "get serviceaccounts -n kube-system")
         .iter()
         .filter(|a| a["metadata"]["name"] == "mke-terraform")
         .count();
@@ -474,14 +437,10 @@ async fn open_mints_a_token_the_api_accepts_and_close_revokes_it() {
 
 #[tokio::test]
 async fn unanswering_controllers_are_skipped_at_open_and_only_warned_about_at_close() {
-    if !testbed::require_root_or_fail(
-        "the ephemeral protocol tests need root for network namespaces",
-    ) {
+    let Some(bed) = bed_with_a_controller() else {
         return;
-    }
-    let bed = TestBed::new(&["c1"]).expect("test bed");
+    };
     let c1 = bed.host("c1");
-    start_controller(c1);
     let key = c1.host_key("ed25519");
     // No machine has this address in the bed's network; it sorts first.
     let nowhere = format!("10.231.{}.250", bed.slot());

@@ -6,6 +6,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value as Json;
+use support::examples::copy_example_sources;
 use support::terraform::{self, Workdir, REQUIRED_PROVIDERS};
 
 fn contract_attributes() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -125,19 +126,6 @@ fn providers_schema_lists_every_attribute_of_the_contract() {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn example_dirs(root: &Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -173,7 +161,7 @@ fn every_example_validates() {
     for tf in terraform::modern_terraforms() {
         let work = Workdir::new("");
         std::fs::remove_file(work.path().join("main.tf")).unwrap();
-        copy_tree(&examples, &work.path().join("examples"));
+        copy_example_sources(&examples, &work.path().join("examples"));
         let dirs = example_dirs(&work.path().join("examples"));
         assert!(dirs.len() >= 7, "expected the examples, found {dirs:?}");
         for dir in dirs {

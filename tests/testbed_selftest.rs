@@ -208,6 +208,76 @@ fn hosts_have_their_own_files_hostname_and_processes() {
     );
 }
 
+/// `path` on this machine, or `None` where there is no such file.
+fn machine_file(path: &str) -> Option<Vec<u8>> {
+    std::fs::read(path).ok()
+}
+
+#[test]
+fn hosts_have_a_fresh_hosts_dotfiles_and_the_machines_stay_untouched() {
+    if !require_root_or_fail(NEEDS) {
+        return;
+    }
+    let machine_before = [
+        machine_file("/root/.bashrc"),
+        machine_file("/root/.profile"),
+    ];
+    let bed = TestBed::new(&["dot1"]).unwrap();
+    let host = bed.host("dot1");
+    let ssh = SshClient::new(&bed, &[known_host(host, "ed25519")]);
+
+    for user in ["root", "deploy"] {
+        let destination = format!("{user}@{}", host.address);
+        let out = ssh.run(&[], &destination, "cat ~/.bashrc ~/.profile");
+        assert!(
+            out.status.success(),
+            "{user} has no .bashrc or .profile: {}",
+            text(&out.stderr)
+        );
+        let dotfiles = text(&out.stdout);
+        for developer_tool in ["pyenv", ".cargo"] {
+            assert!(
+                !dotfiles.contains(developer_tool),
+                "{user}'s dotfiles on the host come from the machine ({developer_tool}):\n{dotfiles}"
+            );
+        }
+        let out = ssh.run(&[], &destination, "echo \"$PATH\"");
+        assert!(
+            !text(&out.stdout).contains("pyenv"),
+            "an SSH command of {user} runs with pyenv on PATH: {}",
+            text(&out.stdout)
+        );
+    }
+    if let Some(debian) = machine_file("/usr/share/base-files/dot.bashrc") {
+        assert_eq!(
+            host.exec_ok("cat /root/.bashrc").as_bytes(),
+            debian.as_slice(),
+            "root's .bashrc is the one a fresh Debian host has"
+        );
+    }
+
+    // What a host writes to its dotfiles stays in the host.
+    let root = format!("root@{}", host.address);
+    let out = ssh.run(
+        &[],
+        &root,
+        "echo '# dot1 was here' >> ~/.bashrc && echo '# dot1 was here' >> ~/.profile",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(host
+        .exec_ok("cat /root/.bashrc /root/.profile")
+        .contains("# dot1 was here"));
+    drop(bed);
+    let machine_after = [
+        machine_file("/root/.bashrc"),
+        machine_file("/root/.profile"),
+    ];
+    assert!(
+        machine_before == machine_after,
+        "the machine's /root/.bashrc or /root/.profile changed"
+    );
+}
+
 #[test]
 fn latency_and_link_controls_change_what_the_network_does() {
     if !require_root_or_fail(NEEDS) {

@@ -15,12 +15,10 @@
 //! A missed goal is reported, not failed: wall-clock times on a shared
 //! machine are figures to read, not a pass/fail signal.
 
-#[path = "../../tests/support/plugin.rs"]
-mod plugin;
-#[path = "../../tests/support/terraform.rs"]
-mod terraform;
-#[path = "../../tests/support/testbed.rs"]
-mod testbed;
+// The tests' support code: the plugin client, Terraform runs, the test bed
+// and the configurations the e2e tests apply.
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 mod plugin_process;
 mod scale;
@@ -41,7 +39,10 @@ fn main() {
     }
 
     println!("terraform-provider-mke performance");
-    println!("binary: {}", plugin::binary().display());
+    println!(
+        "binary: {}",
+        support::terraform::provider_binary().display()
+    );
     println!("machine: {} CPUs, load average {}", cpus(), load_average());
     if wanted("plugin") {
         println!();

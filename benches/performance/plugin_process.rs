@@ -6,7 +6,8 @@ use tfplugin::proto::plugin::grpc_controller_client::GrpcControllerClient;
 use tfplugin::proto::plugin::Empty;
 use tfplugin::proto::tfplugin6 as pb;
 
-use crate::{ms, percentile, plugin, proc_status_kib, verdict};
+use crate::support::plugin;
+use crate::{ms, percentile, proc_status_kib, verdict};
 
 const HANDSHAKE_RUNS: usize = 50;
 const SCHEMA_CALLS: usize = 50;

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,8 +27,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use crate::plugin_process::RSS_GOAL_KIB;
-use crate::terraform::{self, Terraform, Workdir, REQUIRED_PROVIDERS};
-use crate::testbed::{self, TestBed};
+use crate::support::e2e::{controller_and_workers, provider_block, workdir_with_key};
+use crate::support::standin::{self, K0S};
+use crate::support::terraform::{self, Terraform, Workdir, APPLY, DESTROY, PLAN_CHANGES};
+use crate::support::testbed::{self, TestBed};
 use crate::{mib, percentile, proc_status_kib, secs, verdict};
 
 /// `set_delay` holds packets towards a host this long, which adds it once to
@@ -67,8 +69,8 @@ pub fn run(refresh_part: bool, apply_part: bool) {
     println!("load average before: {}", crate::load_average());
     println!(
         "k0s stand-in: {} ({} bytes)",
-        standin().display(),
-        standin_bytes().len()
+        standin::path(),
+        standin::bytes().len()
     );
     if refresh_part {
         refresh(&bench);
@@ -89,14 +91,6 @@ struct Bench {
     tf: Terraform,
     scratch: PathBuf,
     runs: std::cell::Cell<usize>,
-}
-
-fn standin() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/k0s-standin/k0s")
-}
-
-fn standin_bytes() -> Vec<u8> {
-    std::fs::read(standin()).expect("the k0s stand-in")
 }
 
 fn worker_names(n: usize) -> Vec<String> {
@@ -125,47 +119,10 @@ fn start_bed(workers: usize) -> Option<TestBed> {
 }
 
 /// One controller `c1` and one `mke_node` per worker, as `examples/` does it.
-fn config(bed: &TestBed, workers: &[String]) -> String {
-    let map: Vec<String> = workers
-        .iter()
-        .map(|w| format!("    {w} = \"{}\"", bed.host(w).address))
-        .collect();
-    format!(
-        r#"{REQUIRED_PROVIDERS}
-provider "mke" {{
-  ssh {{
-    private_key = file("${{path.module}}/key.pem")
-    timeout     = "1m"
-  }}
-}}
-
-resource "mke_cluster" "main" {{
-  name            = "bench"
-  k0s_binary_path = "{standin}"
-  controllers     = {{ c1 = {{ address = "{c1}" }} }}
-}}
-
-resource "mke_node" "worker" {{
-  for_each = {{
-{map}
-  }}
-  cluster_id      = mke_cluster.main.id
-  controllers     = mke_cluster.main.controllers
-  k0s_version     = mke_cluster.main.k0s_version
-  k0s_binary_path = mke_cluster.main.k0s_binary_path
-  address         = each.value
-}}
-"#,
-        standin = standin().display(),
-        c1 = bed.host("c1").address,
-        map = map.join("\n"),
-    )
-}
-
 fn workdir(bed: &TestBed, workers: &[String]) -> Workdir {
-    let work = Workdir::new(&config(bed, workers));
-    work.write("key.pem", &bed.client_private_key());
-    work
+    let workers: Vec<&str> = workers.iter().map(String::as_str).collect();
+    let config = controller_and_workers(bed, &provider_block("1m"), "bench", &workers, "");
+    workdir_with_key(bed, &config)
 }
 
 // ---------------------------------------------------------------- refresh
@@ -180,10 +137,7 @@ fn refresh(bench: &Bench) {
     };
     let all = worker_names(largest);
     let full = workdir(&bed, &all);
-    let setup = bench.terraform(
-        &full,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let setup = bench.terraform(&full, &APPLY);
     if setup.code != 0 {
         println!(
             "FAILED: the setup apply of {largest} workers failed:\n{}",
@@ -262,10 +216,7 @@ fn measure_refresh(
     for _ in 0..REFRESH_RUNS {
         for (n, work) in dirs {
             let before = bed_counters(bed);
-            let run = bench.terraform(
-                work,
-                &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
-            );
+            let run = bench.terraform(work, &PLAN_CHANGES);
             let after = bed_counters(bed);
             if run.code != 0 {
                 println!(
@@ -297,7 +248,7 @@ esac
 "#;
 
 fn install_refresh_shim(bed: &TestBed) {
-    let k0s = mke_k0s::K0S_BINARY_PATH;
+    let k0s = K0S;
     for host in bed.hosts() {
         let nodes = if host.name == "c1" {
             format!("{k0s} kubectl get nodes -o json > $d/nodes")
@@ -498,7 +449,7 @@ fn tcp_rtt(address: &str) -> Duration {
 fn apply(bench: &Bench) {
     println!("-- apply: 1 controller + N workers from scratch, {DELAY_MS} ms added RTT --");
     let mut walls = BTreeMap::new();
-    let binary_len = standin_bytes().len() as u64;
+    let binary_len = standin::bytes().len() as u64;
     for n in APPLY_SIZES {
         let Some(bed) = start_bed(n) else {
             return;
@@ -507,9 +458,8 @@ fn apply(bench: &Bench) {
             host.set_delay(DELAY_MS);
         }
         let work = workdir(&bed, &worker_names(n));
-        let apply_args = ["apply", "-auto-approve", "-input=false", "-no-color"];
         let before = bed_counters(&bed);
-        let run = bench.terraform(&work, &apply_args);
+        let run = bench.terraform(&work, &APPLY);
         let sent = bed_counters(&bed).sent_since(&before);
         if run.code != 0 {
             println!("FAILED: apply of N={n}:\n{}", run.tail());
@@ -541,23 +491,17 @@ fn apply(bench: &Bench) {
 /// every host the way a prepared machine image has it, and apply again: the
 /// provider must find the binary and send none of it.
 fn second_apply(bench: &Bench, bed: &TestBed, work: &Workdir, binary_len: u64) {
-    let destroy = bench.terraform(
-        work,
-        &["destroy", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let destroy = bench.terraform(work, &DESTROY);
     if destroy.code != 0 {
         println!("FAILED: destroy:\n{}", destroy.tail());
         return;
     }
-    let binary = standin_bytes();
+    let binary = standin::bytes();
     for host in bed.hosts() {
-        host.put_file(mke_k0s::K0S_BINARY_PATH, &binary, 0o755);
+        host.put_file(K0S, &binary, 0o755);
     }
     let before = bed_counters(bed);
-    let run = bench.terraform(
-        work,
-        &["apply", "-auto-approve", "-input=false", "-no-color"],
-    );
+    let run = bench.terraform(work, &APPLY);
     let sent = bed_counters(bed).sent_since(&before);
     if run.code != 0 {
         println!(
@@ -625,9 +569,7 @@ impl Run {
         self.commands
             .values()
             .flatten()
-            .filter(|c| {
-                c.display.starts_with("upload ") && c.display.ends_with(mke_k0s::K0S_BINARY_PATH)
-            })
+            .filter(|c| c.display.starts_with("upload ") && c.display.ends_with(K0S))
             .count()
     }
 

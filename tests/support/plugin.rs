@@ -62,8 +62,9 @@ impl Drop for Plugin {
     }
 }
 
+/// The provider binary of this build.
 pub fn binary() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-mke"))
+    super::terraform::provider_binary()
 }
 
 /// Starts the plugin with the cookie and, when given, a client certificate.

@@ -27,6 +27,23 @@ impl Output {
     }
 }
 
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Output {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// `terraform apply` as the tests run it: no prompt, no colour.
+pub const APPLY: [&str; 4] = ["apply", "-auto-approve", "-input=false", "-no-color"];
+/// `terraform destroy` as the tests run it.
+pub const DESTROY: [&str; 4] = ["destroy", "-auto-approve", "-input=false", "-no-color"];
+/// `terraform plan` whose exit code says whether there are changes (2) or not (0).
+pub const PLAN_CHANGES: [&str; 4] = ["plan", "-detailed-exitcode", "-input=false", "-no-color"];
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -176,14 +193,30 @@ impl Workdir {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", tf.program.display()));
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd.output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", tf.program.display()))
+            .into()
+    }
+
+    /// `terraform <args>` logging at `level` (`TF_LOG`) to the file `log`
+    /// in this directory; the output and the log.
+    pub fn run_logged(
+        &self,
+        tf: &Terraform,
+        args: &[&str],
+        level: &str,
+        log: &str,
+    ) -> (Output, String) {
+        let path = self.dir.path().join(log);
+        let path_text = path.display().to_string();
+        let out = self.run_env(tf, args, &[("TF_LOG", level), ("TF_LOG_PATH", &path_text)]);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        (out, text)
+    }
+
+    /// The state Terraform wrote here.
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::from_str(&self.read("terraform.tfstate")).expect("terraform.tfstate as JSON")
     }
 
     /// `terraform plan -out` then `show -json`: the plan as Terraform saw it.

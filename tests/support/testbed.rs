@@ -249,18 +249,24 @@ impl Drop for TestBed {
 }
 
 impl TestHost {
+    /// `sh -c cmd` inside the host as root (its namespaces and root fs; no SSH).
+    fn shell(&self, cmd: &str) -> Command {
+        let mut command = Command::new(SCRIPT);
+        command.args([
+            "exec",
+            &self.slot.to_string(),
+            &self.name,
+            "--",
+            "sh",
+            "-c",
+            cmd,
+        ]);
+        command
+    }
+
     /// Runs `sh -c cmd` inside the host as root (its namespaces and root fs; no SSH).
     pub fn exec(&self, cmd: &str) -> Output {
-        Command::new(SCRIPT)
-            .args([
-                "exec",
-                &self.slot.to_string(),
-                &self.name,
-                "--",
-                "sh",
-                "-c",
-                cmd,
-            ])
+        self.shell(cmd)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {SCRIPT}: {e}"))
@@ -273,16 +279,8 @@ impl TestHost {
         let script = format!(
             "cat > '{path}.put' && chmod {mode:o} '{path}.put' && mv -f '{path}.put' '{path}'"
         );
-        let mut child = Command::new(SCRIPT)
-            .args([
-                "exec",
-                &self.slot.to_string(),
-                &self.name,
-                "--",
-                "sh",
-                "-c",
-                &script,
-            ])
+        let mut child = self
+            .shell(&script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -256,6 +256,25 @@ hide_lower_entries() {
 	done
 }
 
+# A home's .bashrc and .profile as a freshly installed Debian host has them: root's from
+# base-files (`install_fresh_dotfiles <home> 0 0 /usr/share/base-files/dot.`), a user's
+# from /etc/skel (`... /etc/skel/.`). Where the distribution has none, a plain file
+# that sources nothing.
+install_fresh_dotfiles() {
+	local home=${1:?} uid=${2:?} gid=${3:?} source_prefix=${4:?}
+	[[ $home == "$STATE_ROOT"/slot-*/template/* ]] || die "refusing to write dotfiles into '$home'"
+	local name
+	for name in bashrc profile; do
+		if [[ -f $source_prefix$name ]]; then
+			install -m 0644 -o "$uid" -g "$gid" "$source_prefix$name" "$home/.$name"
+		else
+			printf '# ~/.%s of an mke test-bed host\n' "$name" >"$home/.$name"
+			chown "$uid:$gid" "$home/.$name"
+			chmod 0644 "$home/.$name"
+		fi
+	done
+}
+
 free_id() {
 	local db=$1 id=$2
 	while grep -q "^[^:]*:[^:]*:$id:" "$db"; do
@@ -294,11 +313,13 @@ build_template() {
 	printf '%s\n' "deploy ALL=(ALL:ALL) NOPASSWD: ALL" "needpw ALL=(ALL:ALL) ALL" >"$template/etc/sudoers.d/mke-testbed"
 	chmod 0440 "$template/etc/sudoers.d/mke-testbed"
 
-	# Hosts start with empty /root and /home, not the developer's dotfiles.
+	# Hosts start with a fresh host's /root and /home, not the developer's dotfiles: a
+	# developer's .bashrc (pyenv, cargo) would cost CPU in every SSH command run through bash.
 	install -d -m 0755 "$template/home"
 	hide_lower_entries "$template/home" /home
 	install -d -m 0700 "$template/root"
-	hide_lower_entries "$template/root" /root .ssh
+	hide_lower_entries "$template/root" /root .ssh .bashrc .profile
+	install_fresh_dotfiles "$template/root" 0 0 /usr/share/base-files/dot.
 	install -d -m 0700 "$template/root/.ssh"
 	hide_lower_entries "$template/root/.ssh" /root/.ssh authorized_keys
 	install -m 0600 "$client_pub" "$template/root/.ssh/authorized_keys"
@@ -306,6 +327,7 @@ build_template() {
 	for user in deploy:"$deploy_uid":"$deploy_gid" needpw:"$needpw_uid":"$needpw_gid"; do
 		IFS=: read -r user uid gid <<<"$user"
 		install -d -m 0750 -o "$uid" -g "$gid" "$template/home/$user"
+		install_fresh_dotfiles "$template/home/$user" "$uid" "$gid" /etc/skel/.
 		install -d -m 0700 -o "$uid" -g "$gid" "$template/home/$user/.ssh"
 		install -m 0600 -o "$uid" -g "$gid" "$client_pub" "$template/home/$user/.ssh/authorized_keys"
 	done
