@@ -128,8 +128,8 @@ pub fn check_k0s_version(d: &mut Diagnostics, path: AttributePath, v: &Value) {
     }
 }
 
-/// Refuses a `k0s_version` change that k0s cannot make in place: a downgrade or a jump of more
-/// than one minor version. Only in-place updates are checked: a create, or a plan that replaces
+/// Refuses a `k0s_version` change that k0s cannot make in place: to an older minor release, or
+/// a jump of more than one minor version. Only in-place updates are checked: a create, or a plan that replaces
 /// the resource anyway (a rebuild, a recovery with an older release), may pick any version.
 /// `what` names the resource ("cluster", "node") in the advice.
 pub fn check_upgrade_in_place(request: &PlanRequest<'_>, plan: &mut Plan, what: &str) {
@@ -145,8 +145,10 @@ pub fn check_upgrade_in_place(request: &PlanRequest<'_>, plan: &mut Plan, what: 
     };
     let advice = match &e {
         mke_k0s::validate::VersionSkewError::Downgrade { from, .. } => format!(
-            "Keep k0s_version at {from} or later. Running an older release needs a new {what}: \
-             mark it with `terraform taint <address>` and apply, which rebuilds it."
+            "The state records {from} as running (as applied, or as the last refresh found \
+             it). Keep k0s_version at v{}.{} or later. Running an older minor release needs a \
+             new {what}: mark it with `terraform taint <address>` and apply, which rebuilds it.",
+            from.major, from.minor
         ),
         mke_k0s::validate::VersionSkewError::MinorSkip { from, to } => format!(
             "Set k0s_version to a v{}.{} release and apply, then go on to {to}.",

@@ -222,17 +222,18 @@ pub fn check_k0s_version(text: &str) -> Result<K0sVersion, K0sReleaseError> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VersionSkewError {
-    #[error("{from} cannot be downgraded to {to} in place: k0s and etcd do not support going back to an older release.")]
+    #[error("{from} cannot be downgraded to {to} in place: k0s and etcd do not support going back to an older minor release.")]
     Downgrade { from: K0sVersion, to: K0sVersion },
     #[error("{from} cannot be upgraded to {to} in one step: Kubernetes upgrades one minor version at a time, so go to v{}.{}.x first.", .from.major, .from.minor + 1)]
     MinorSkip { from: K0sVersion, to: K0sVersion },
 }
 
-/// Whether a running k0s may be changed from `from` to `to` in place: never to an older
-/// release, and at most one minor version up (the Kubernetes version skew policy). Patch and
-/// `+k0s.N` changes within the next minor are fine.
+/// Whether a running k0s may be changed from `from` to `to` in place: never to an older minor
+/// release (etcd and the API server's stored objects do not go back), and at most one minor
+/// version up (the Kubernetes version skew policy). Within one minor, patch and `+k0s.N` changes
+/// go either way: that is how a host upgraded by hand is put back to the release of the others.
 pub fn check_upgrade(from: &K0sVersion, to: &K0sVersion) -> Result<(), VersionSkewError> {
-    if to < from {
+    if (to.major, to.minor) < (from.major, from.minor) {
         return Err(VersionSkewError::Downgrade {
             from: from.clone(),
             to: to.clone(),
@@ -536,16 +537,20 @@ mod tests {
             check_upgrade(&from, &version("v1.28.9+k0s.0"))
                 .unwrap_err()
                 .to_string(),
-            "v1.29.3+k0s.0 cannot be downgraded to v1.28.9+k0s.0 in place: k0s and etcd do not support going back to an older release."
+            "v1.29.3+k0s.0 cannot be downgraded to v1.28.9+k0s.0 in place: k0s and etcd do not support going back to an older minor release."
         );
         assert!(matches!(
-            check_upgrade(&from, &version("v1.29.2+k0s.0")),
+            check_upgrade(&version("v1.30.0+k0s.0"), &version("v1.29.9+k0s.0")),
             Err(VersionSkewError::Downgrade { .. })
         ));
-        assert!(matches!(
+        // Within one minor, back is fine: a host upgraded by hand is put back.
+        for back in ["v1.29.2+k0s.0", "v1.29.3-rc.1+k0s.0"] {
+            assert_eq!(check_upgrade(&from, &version(back)), Ok(()), "{back}");
+        }
+        assert_eq!(
             check_upgrade(&version("v1.29.3+k0s.1"), &version("v1.29.3+k0s.0")),
-            Err(VersionSkewError::Downgrade { .. })
-        ));
+            Ok(())
+        );
         assert_eq!(
             check_upgrade(&from, &version("v1.31.1+k0s.0"))
                 .unwrap_err()

@@ -718,7 +718,14 @@ mod tests {
     #[test]
     fn in_place_downgrades_and_minor_skips_are_refused() {
         let prior = plan(&Value::Null, &versioned("v1.29.3+k0s.0", &[])).planned;
-        for fine in ["v1.29.3+k0s.0", "v1.29.4+k0s.0", "v1.30.1+k0s.0"] {
+        // A patch back within the minor is how drift found by a refresh (a
+        // controller upgraded by hand) is put back.
+        for fine in [
+            "v1.29.3+k0s.0",
+            "v1.29.4+k0s.0",
+            "v1.30.1+k0s.0",
+            "v1.29.2+k0s.0",
+        ] {
             let p = plan(&prior, &versioned(fine, &[]));
             assert!(errors(&p.diagnostics).is_empty(), "{fine}");
         }
@@ -729,9 +736,10 @@ mod tests {
         assert_eq!(
             found[0].2,
             "v1.29.3+k0s.0 cannot be downgraded to v1.28.8+k0s.0 in place: k0s and etcd do not \
-             support going back to an older release.\n\nKeep k0s_version at v1.29.3+k0s.0 or \
-             later. Running an older release needs a new cluster: mark it with `terraform taint \
-             <address>` and apply, which rebuilds it."
+             support going back to an older minor release.\n\nThe state records v1.29.3+k0s.0 \
+             as running (as applied, or as the last refresh found it). Keep k0s_version at v1.29 \
+             or later. Running an older minor release needs a new cluster: mark it with \
+             `terraform taint <address>` and apply, which rebuilds it."
         );
         let p = plan(&prior, &versioned("v1.31.0+k0s.0", &[]));
         let found = errors(&p.diagnostics);

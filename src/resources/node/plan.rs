@@ -309,7 +309,12 @@ mod tests {
     fn in_place_version_changes_go_forward_one_minor_at_a_time() {
         let prior = plan(&Value::Null, &config(&[version("v1.30.2+k0s.0")])).planned;
 
-        for fine in ["v1.30.2+k0s.0", "v1.30.4+k0s.0", "v1.31.0+k0s.0"] {
+        for fine in [
+            "v1.30.2+k0s.0",
+            "v1.30.4+k0s.0",
+            "v1.31.0+k0s.0",
+            "v1.30.1+k0s.0",
+        ] {
             let p = plan(&prior, &config(&[version(fine)]));
             assert!(!p.diagnostics.has_errors(), "{fine}: {:?}", p.diagnostics);
         }
