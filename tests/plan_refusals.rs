@@ -92,7 +92,7 @@ fn each_refusal_fails_the_plan_with_its_message_on_its_resource() {
         (
             "mke_node.zero_drain",
             "Error: Invalid duration",
-            "\"0s\" is not a usable time limit: it must be longer than zero.",
+            "\"0s\" cannot be used here: a time limit must be longer than zero.",
         ),
         (
             "mke_cluster.pod_cidr_override",

@@ -73,16 +73,42 @@ pub fn check_one_of(
     }
 }
 
+/// A duration; zero is allowed, for settings where zero means "off".
 pub fn check_duration(
     d: &mut Diagnostics,
     path: AttributePath,
     v: &Value,
 ) -> Option<std::time::Duration> {
+    parse_duration(d, path, v, "a duration must be zero or longer")
+}
+
+/// A time limit: a duration longer than zero, since a limit of zero would
+/// fail every operation before it starts.
+pub fn check_positive_duration(
+    d: &mut Diagnostics,
+    path: AttributePath,
+    v: &Value,
+) -> Option<std::time::Duration> {
+    const RULE: &str = "a time limit must be longer than zero";
+    let dur = parse_duration(d, path.clone(), v, RULE)?;
+    if dur.is_zero() {
+        d.error_at(path, "Invalid duration", out_of_range(v.as_str()?, RULE));
+        return None;
+    }
+    Some(dur)
+}
+
+fn parse_duration(
+    d: &mut Diagnostics,
+    path: AttributePath,
+    v: &Value,
+    rule: &str,
+) -> Option<std::time::Duration> {
     let s = v.as_str()?;
     match mke_k0s::parse_duration(s) {
         Ok(dur) => Some(dur),
         Err(mke_k0s::DurationError::Negative { .. }) => {
-            d.error_at(path, "Invalid duration", not_positive(s));
+            d.error_at(path, "Invalid duration", out_of_range(s, rule));
             None
         }
         Err(e) => {
@@ -98,25 +124,10 @@ pub fn check_duration(
     }
 }
 
-/// A time limit: a duration longer than zero, since a limit of zero would fail every operation
-/// before it starts.
-pub fn check_positive_duration(
-    d: &mut Diagnostics,
-    path: AttributePath,
-    v: &Value,
-) -> Option<std::time::Duration> {
-    let dur = check_duration(d, path.clone(), v)?;
-    if dur.is_zero() {
-        d.error_at(path, "Invalid duration", not_positive(v.as_str()?));
-        return None;
-    }
-    Some(dur)
-}
-
-fn not_positive(s: &str) -> String {
+fn out_of_range(s: &str, rule: &str) -> String {
     format!(
-        "\"{s}\" is not a usable time limit: it must be longer than zero. Write it like \"30s\", \
-         \"5m\" or \"1h30m\", or leave it out for the default."
+        "\"{s}\" cannot be used here: {rule}. Write it like \"30s\", \"5m\" or \"1h30m\", or \
+         leave it out for the default."
     )
 }
 
@@ -248,7 +259,7 @@ mod tests {
                 details(&d),
                 [(
                     "drain_timeout".to_string(),
-                    format!("\"{zero}\" is not a usable time limit: it must be longer than zero. Write it like \"30s\", \"5m\" or \"1h30m\", or leave it out for the default.")
+                    format!("\"{zero}\" cannot be used here: a time limit must be longer than zero. Write it like \"30s\", \"5m\" or \"1h30m\", or leave it out for the default.")
                 )],
             );
         }
@@ -271,12 +282,19 @@ mod tests {
         assert_eq!(check_positive_duration(&mut d, path(), &Value::Null), None);
         assert!(d.is_empty(), "{d:?}");
 
-        // Where zero means "off", it stays allowed.
+        // Where zero means "off", it stays allowed; below zero it is not.
         assert_eq!(
             check_duration(&mut d, path(), &Value::from("0s")),
             Some(std::time::Duration::ZERO)
         );
         assert!(d.is_empty(), "{d:?}");
+        check_duration(&mut d, path(), &Value::from("-1s"));
+        assert!(
+            details(&d)[0]
+                .1
+                .contains("a duration must be zero or longer"),
+            "{d:?}"
+        );
     }
 
     #[test]
