@@ -11,7 +11,7 @@ use tfplugin::{
 
 use crate::ops::{BastionSettings, Runtime, Settings, SshSettings};
 use crate::resources::cluster::nulls_for_unknowns;
-use crate::resources::validate::{check_address, check_duration, check_port, check_range};
+use crate::resources::validate::{check_address, check_port, check_positive_duration, check_range};
 use crate::resources::SharedRuntime;
 use crate::resources::{
     cluster::ClusterResource, kubeconfig::KubeconfigResource, node::NodeResource,
@@ -96,7 +96,7 @@ fn validate_provider(config: &Value) -> Diagnostics {
         p.clone().attribute("bastion_port"),
         ssh.get_attr("bastion_port"),
     );
-    check_duration(
+    check_positive_duration(
         &mut d,
         p.clone().attribute("timeout"),
         ssh.get_attr("timeout"),
@@ -249,6 +249,30 @@ mod tests {
             "",
         ] {
             assert!(check_client_version(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn the_ssh_timeout_must_be_longer_than_zero() {
+        let config = |timeout: &str| {
+            Value::Object(std::collections::BTreeMap::from([(
+                "ssh".to_string(),
+                Value::Object(std::collections::BTreeMap::from([(
+                    "timeout".to_string(),
+                    Value::from(timeout),
+                )])),
+            )]))
+        };
+        assert!(validate_provider(&config("30s")).is_empty());
+        for bad in ["0s", "-10s"] {
+            let d = validate_provider(&config(bad));
+            let found: Vec<(String, String)> = d
+                .iter()
+                .map(|x| (x.attribute.as_ref().unwrap().to_string(), x.detail.clone()))
+                .collect();
+            assert_eq!(found.len(), 1, "{bad}: {found:?}");
+            assert_eq!(found[0].0, "ssh.timeout");
+            assert!(found[0].1.contains("must be longer than zero"), "{found:?}");
         }
     }
 }

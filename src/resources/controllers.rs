@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tfplugin::tfvalue::{AttributePath, Unknowable, Value};
 use tfplugin::{Attribute, Diagnostics, Nesting};
 
-use super::validate::{check_address, check_port, check_unique_addresses};
+use super::validate::{check_address, check_port, check_private_address, check_unique_addresses};
 use crate::ops::ControllerHost;
 
 pub const ATTRIBUTE: &str = "controllers";
@@ -92,8 +92,8 @@ pub fn attribute(description: &str) -> Attribute {
         .description(description)
 }
 
-/// Checks a `controllers` map: at least one entry, valid addresses and
-/// ports, no machine twice.
+/// Checks a `controllers` map: at least one entry, valid addresses (the
+/// private ones IPv4) and ports, no machine twice.
 pub fn validate(d: &mut Diagnostics, value: &Value) {
     let path = AttributePath::root().attribute(ATTRIBUTE);
     let Value::Map(entries) = value else { return };
@@ -108,7 +108,7 @@ pub fn validate(d: &mut Diagnostics, value: &Value) {
     for (key, entry) in entries {
         let p = path.clone().key(key.clone());
         check_address(d, p.clone().attribute("address"), entry.get_attr("address"));
-        check_address(
+        check_private_address(
             d,
             p.clone().attribute("private_address"),
             entry.get_attr("private_address"),
@@ -143,4 +143,50 @@ fn looks_like_public_key(text: &str) -> bool {
         && base64::engine::general_purpose::STANDARD
             .decode(blob)
             .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(address: &str, private_address: Option<&str>) -> Value {
+        let mut fields = BTreeMap::from([("address".to_string(), Value::from(address))]);
+        if let Some(p) = private_address {
+            fields.insert("private_address".to_string(), Value::from(p));
+        }
+        Value::Object(fields)
+    }
+
+    #[test]
+    fn a_private_address_must_be_an_ip_and_no_machine_appears_twice() {
+        let value = Value::Map(BTreeMap::from([
+            (
+                "cp1".to_string(),
+                entry("cp1.example.com", Some("cp1.internal")),
+            ),
+            ("cp2".to_string(), entry("192.0.2.12", Some("10.0.0.12"))),
+            ("cp3".to_string(), entry("10.0.0.12", None)),
+        ]));
+        let mut d = Diagnostics::new();
+        validate(&mut d, &value);
+        let found: Vec<(String, String, String)> = d
+            .iter()
+            .map(|x| {
+                (
+                    x.attribute.as_ref().unwrap().to_string(),
+                    x.summary.clone(),
+                    x.detail.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, "controllers[\"cp1\"].private_address");
+        assert_eq!(found[0].1, "Invalid private_address");
+        assert!(found[0].2.contains("is not an IPv4 address"), "{found:?}");
+        assert_eq!(found[1].0, "controllers[\"cp3\"].address");
+        assert_eq!(
+            found[1].2,
+            "10.0.0.12 is used by both \"cp2\" and \"cp3\"; each machine must appear once."
+        );
+    }
 }

@@ -14,7 +14,7 @@ use tfplugin::{Attribute, Block, Ctx, Diagnostics, EphemeralResource, OpenOutcom
 use super::controllers::{self, ControllersModel};
 use crate::ops::kubeconfig::{self as ops, CloseHandle, Minted, TokenRequest};
 use crate::ops::ControllerHost;
-use crate::resources::validate::check_duration;
+use crate::resources::validate::check_positive_duration;
 use crate::resources::{diagnose, runtime, SharedRuntime};
 
 pub const TYPE_NAME: &str = "mke_kubeconfig";
@@ -154,7 +154,7 @@ pub fn validate_config(config: &Value) -> Diagnostics {
     let duration_path = root.attribute("duration");
     if let (Some(text), Some(duration)) = (
         config.get_attr("duration").as_str(),
-        check_duration(&mut d, duration_path.clone(), config.get_attr("duration")),
+        check_positive_duration(&mut d, duration_path.clone(), config.get_attr("duration")),
     ) {
         if let Err(e) = check_token_duration(text, duration) {
             d.error_at(duration_path, "Invalid token duration", e);
@@ -514,6 +514,8 @@ mod tests {
             ("72h", "longer than 48h"),
             ("10m0.5s", "whole number of seconds"),
             ("soon", "not a duration"),
+            ("0s", "must be longer than zero"),
+            ("-1h", "must be longer than zero"),
         ] {
             let d = validate_config(&config(Some(bad)));
             let found = errors_at(&d, "duration");

@@ -21,8 +21,9 @@ pub use cli::{
     K0S_DATA_DIR,
 };
 pub use config::{
-    check_overrides, configs_equal, host_config, observed_private_address, observed_settings,
-    render_cluster_config, strip_host_keys, validate_strict, ConfigError, ObservedSettings,
+    check_immutable_overrides, check_overrides, configs_equal, host_config,
+    observed_private_address, observed_settings, render_cluster_config, strip_host_keys,
+    validate_strict, ConfigError, ObservedSettings,
 };
 pub use model::{
     ApiSpec, CalicoMode, CalicoSpec, ClusterSpec, ControllerSpec, KubeProxyMode, NetworkSpec, Role,

@@ -136,6 +136,31 @@ pub fn check_host_address(text: &str) -> Result<(), HostAddressError> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrivateAddressError {
+    #[error("\"{input}\" is not an IPv4 address. k0s uses this address as the node IP (--node-ip) and, on a controller, as spec.api.address and the etcd peer address, and none of them takes a DNS name. Use the machine's IPv4 address inside the cluster network, such as 10.0.0.11.")]
+    NotAnIp { input: String },
+    #[error("\"{input}\" is an IPv6 address. MKE 4 supports IPv4 only: use the machine's IPv4 address inside the cluster network, such as 10.0.0.11.")]
+    Ipv6 { input: String },
+}
+
+/// The address a machine uses inside the cluster: k0s puts it where only an IP is accepted
+/// (the kubelet's `--node-ip`, `spec.api.address`, `spec.storage.etcd.peerAddress`), so, unlike
+/// [`check_host_address`], a DNS name is refused.
+pub fn check_private_address(text: &str) -> Result<Ipv4Addr, PrivateAddressError> {
+    text.parse::<Ipv4Addr>().map_err(|_| {
+        if text.parse::<Ipv6Addr>().is_ok() {
+            PrivateAddressError::Ipv6 {
+                input: text.to_owned(),
+            }
+        } else {
+            PrivateAddressError::NotAnIp {
+                input: text.to_owned(),
+            }
+        }
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{shown} is not a TCP port: use a whole number from 1 to 65535.")]
 pub struct PortError {
     pub shown: String,
@@ -193,6 +218,34 @@ pub fn check_k0s_version(text: &str) -> Result<K0sVersion, K0sReleaseError> {
     parse_k0s_version(text).map_err(|_| K0sReleaseError {
         input: text.to_owned(),
     })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionSkewError {
+    #[error("{from} cannot be downgraded to {to} in place: k0s and etcd do not support going back to an older minor release.")]
+    Downgrade { from: K0sVersion, to: K0sVersion },
+    #[error("{from} cannot be upgraded to {to} in one step: Kubernetes upgrades one minor version at a time, so go to v{}.{}.x first.", .from.major, .from.minor + 1)]
+    MinorSkip { from: K0sVersion, to: K0sVersion },
+}
+
+/// Whether a running k0s may be changed from `from` to `to` in place: never to an older minor
+/// release (etcd and the API server's stored objects do not go back), and at most one minor
+/// version up (the Kubernetes version skew policy). Within one minor, patch and `+k0s.N` changes
+/// go either way: that is how a host upgraded by hand is put back to the release of the others.
+pub fn check_upgrade(from: &K0sVersion, to: &K0sVersion) -> Result<(), VersionSkewError> {
+    if (to.major, to.minor) < (from.major, from.minor) {
+        return Err(VersionSkewError::Downgrade {
+            from: from.clone(),
+            to: to.clone(),
+        });
+    }
+    if to.major != from.major || to.minor > from.minor + 1 {
+        return Err(VersionSkewError::MinorSkip {
+            from: from.clone(),
+            to: to.clone(),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -309,6 +362,21 @@ pub fn parse_taint(text: &str) -> Result<Taint, TaintError> {
         value: value.to_owned(),
         effect,
     })
+}
+
+/// Pairs of positions `(first, later)` of taints with the same key and effect, which the API
+/// server refuses on one Node.
+pub fn duplicate_taints(taints: &[Taint]) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    for (later, taint) in taints.iter().enumerate() {
+        if let Some(first) = taints[..later]
+            .iter()
+            .position(|t| t.key == taint.key && t.effect == taint.effect)
+        {
+            pairs.push((first, later));
+        }
+    }
+    pairs
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -430,6 +498,72 @@ mod tests {
     }
 
     #[test]
+    fn private_addresses_are_ipv4_addresses_never_names() {
+        assert_eq!(
+            check_private_address("10.0.0.11"),
+            Ok(Ipv4Addr::new(10, 0, 0, 11))
+        );
+        assert_eq!(
+            check_private_address("cp1.internal").unwrap_err().to_string(),
+            "\"cp1.internal\" is not an IPv4 address. k0s uses this address as the node IP (--node-ip) and, on a controller, as spec.api.address and the etcd peer address, and none of them takes a DNS name. Use the machine's IPv4 address inside the cluster network, such as 10.0.0.11."
+        );
+        assert!(matches!(
+            check_private_address("fd00::1"),
+            Err(PrivateAddressError::Ipv6 { .. })
+        ));
+        for bad in ["", "10.0.0", "10.0.0.11/24", "10.0.0.11:22"] {
+            assert!(check_private_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn version(text: &str) -> K0sVersion {
+        check_k0s_version(text).unwrap()
+    }
+
+    #[test]
+    fn upgrades_go_forward_one_minor_version_at_a_time() {
+        let from = version("v1.29.3+k0s.0");
+        for fine in [
+            "v1.29.3+k0s.0",
+            "v1.29.3+k0s.1",
+            "v1.29.9+k0s.0",
+            "v1.30.0+k0s.0",
+            "v1.30.4+k0s.2",
+            "v1.30.0-rc.1+k0s.0",
+        ] {
+            assert_eq!(check_upgrade(&from, &version(fine)), Ok(()), "{fine}");
+        }
+        assert_eq!(
+            check_upgrade(&from, &version("v1.28.9+k0s.0"))
+                .unwrap_err()
+                .to_string(),
+            "v1.29.3+k0s.0 cannot be downgraded to v1.28.9+k0s.0 in place: k0s and etcd do not support going back to an older minor release."
+        );
+        assert!(matches!(
+            check_upgrade(&version("v1.30.0+k0s.0"), &version("v1.29.9+k0s.0")),
+            Err(VersionSkewError::Downgrade { .. })
+        ));
+        // Within one minor, back is fine: a host upgraded by hand is put back.
+        for back in ["v1.29.2+k0s.0", "v1.29.3-rc.1+k0s.0"] {
+            assert_eq!(check_upgrade(&from, &version(back)), Ok(()), "{back}");
+        }
+        assert_eq!(
+            check_upgrade(&version("v1.29.3+k0s.1"), &version("v1.29.3+k0s.0")),
+            Ok(())
+        );
+        assert_eq!(
+            check_upgrade(&from, &version("v1.31.1+k0s.0"))
+                .unwrap_err()
+                .to_string(),
+            "v1.29.3+k0s.0 cannot be upgraded to v1.31.1+k0s.0 in one step: Kubernetes upgrades one minor version at a time, so go to v1.30.x first."
+        );
+        assert!(matches!(
+            check_upgrade(&from, &version("v2.0.0+k0s.0")),
+            Err(VersionSkewError::MinorSkip { .. })
+        ));
+    }
+
+    #[test]
     fn ports_and_ranges_are_whole_numbers_within_bounds() {
         assert_eq!(check_port(Some(22), 22), Ok(22));
         assert_eq!(check_port(Some(65535), 65535), Ok(65535));
@@ -525,5 +659,20 @@ mod tests {
             message("a=b c:NoSchedule"),
             "taint \"a=b c:NoSchedule\": \"b c\" is not a Kubernetes label value: use up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
         );
+    }
+
+    #[test]
+    fn a_taint_key_may_appear_once_per_effect() {
+        let taints: Vec<Taint> = [
+            "dedicated=web:NoSchedule",
+            "dedicated=api:NoExecute",
+            "gpu:NoSchedule",
+            "dedicated=db:NoSchedule",
+        ]
+        .iter()
+        .map(|t| parse_taint(t).unwrap())
+        .collect();
+        assert_eq!(duplicate_taints(&taints), vec![(0, 3)]);
+        assert!(duplicate_taints(&taints[..3]).is_empty());
     }
 }

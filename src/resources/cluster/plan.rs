@@ -8,24 +8,25 @@ use tfplugin::{Diagnostics, Plan, PlanRequest};
 use super::schema::schema;
 use crate::resources::controllers;
 use crate::resources::validate::{
-    check_address, check_cidr, check_duration, check_k0s_version, check_one_of, check_port,
-    check_range, parse_ipv4_cidr,
+    check_address, check_cidr, check_k0s_version, check_one_of, check_port,
+    check_positive_duration, check_range, check_upgrade_in_place, parse_ipv4_cidr,
 };
 
-/// Settings that cannot change under a running cluster.
-const IMMUTABLE_NETWORK: [&[&str]; 6] = [
-    &["network", "pod_cidr"],
-    &["network", "service_cidr"],
-    &["network", "cluster_domain"],
-    &["network", "calico", "mode"],
-    &["network", "calico", "vxlan_port"],
-    &["network", "calico", "vxlan_vni"],
+/// Settings that cannot change under a running cluster: the attribute, and
+/// the ClusterConfig key it renders to.
+const IMMUTABLE_NETWORK: [(&str, &str); 6] = [
+    ("network.pod_cidr", "spec.network.podCIDR"),
+    ("network.service_cidr", "spec.network.serviceCIDR"),
+    ("network.cluster_domain", "spec.network.clusterDomain"),
+    ("network.calico.mode", "spec.network.calico.mode"),
+    ("network.calico.vxlan_port", "spec.network.calico.vxlanPort"),
+    ("network.calico.vxlan_vni", "spec.network.calico.vxlanVNI"),
 ];
 
 pub fn validate_timeouts(d: &mut Diagnostics, config: &Value) {
     let t = config.get_attr("timeouts");
     for op in ["create", "update", "delete"] {
-        check_duration(
+        check_positive_duration(
             d,
             AttributePath::root().attribute("timeouts").attribute(op),
             t.get_attr(op),
@@ -129,37 +130,100 @@ pub fn validate_config(config: &Value) -> Diagnostics {
             d.error_at(
                 root.clone().attribute("k0s_config_overrides"),
                 "Invalid k0s_config_overrides",
-                e.to_string(),
+                match forbidden_override_advice(&e) {
+                    Some(advice) => format!("{e}.\n\n{advice}"),
+                    None => e.to_string(),
+                },
             );
         }
     }
     validate_timeouts(&mut d, config);
     if !d.has_errors() {
-        check_rendered_config(&mut d, config);
+        let planned = tfplugin::plan::plan_resource(&schema(), &Value::Null, config).planned;
+        if let Some(spec) = cluster_spec(&planned) {
+            render_checked(&mut d, &spec);
+        }
     }
     d
 }
 
-/// Renders the ClusterConfig from the configuration (defaults applied) and
-/// checks it as strictly as k0s would parse it, so a bad override fails at
-/// plan instead of on the hosts.
-fn check_rendered_config(d: &mut Diagnostics, config: &Value) {
-    let planned = tfplugin::plan::plan_resource(&schema(), &Value::Null, config).planned;
-    let Some(spec) = cluster_spec(&planned) else {
-        return;
+/// The way out of an override the provider cannot allow, for the keys that
+/// have one.
+fn forbidden_override_advice(e: &mke_k0s::ConfigError) -> Option<&'static str> {
+    let mke_k0s::ConfigError::ForbiddenOverride { path, .. } = e else {
+        return None;
     };
+    Some(match path.as_str() {
+        "spec.api.port" => "MKE 4 serves the Kubernetes API on port 6443; remove this key.",
+        "spec.api.address" | "spec.storage.etcd.peerAddress" => {
+            "The provider sets it on each controller from `controllers.<key>.private_address`; \
+             set that instead."
+        }
+        "spec.network.provider" => {
+            "MKE 4 runs Calico; tune it with `network.calico` (or keys under \
+             `spec.network.calico` here) instead."
+        }
+        "apiVersion" | "kind" => "Leave it out: the provider writes it.",
+        _ => return None,
+    })
+}
+
+/// Renders the ClusterConfig of `spec` and checks it as k0s would parse it
+/// and as a running cluster allows (no override of an immutable network key),
+/// so a bad override fails at plan instead of on the hosts. Every error is on
+/// `k0s_config_overrides`, the only input that can make a valid spec render
+/// wrong.
+fn render_checked(d: &mut Diagnostics, spec: &mke_k0s::ClusterSpec) -> Option<String> {
     let path = AttributePath::root().attribute("k0s_config_overrides");
-    match mke_k0s::render_cluster_config(&spec) {
-        Ok(yaml) => {
-            if let Err(e) = mke_k0s::validate_strict(&yaml) {
+    if let Some(overrides) = &spec.overrides_yaml {
+        let plain = mke_k0s::ClusterSpec {
+            overrides_yaml: None,
+            ..spec.clone()
+        };
+        let checked = mke_k0s::render_cluster_config(&plain)
+            .map_err(|e| vec![e])
+            .and_then(|base| mke_k0s::check_immutable_overrides(&base, overrides));
+        if let Err(errors) = checked {
+            for e in errors {
+                let attribute = e.path().and_then(|key| {
+                    IMMUTABLE_NETWORK
+                        .iter()
+                        .find(|(_, k)| *k == key)
+                        .map(|(attribute, _)| *attribute)
+                });
+                let detail = match attribute {
+                    Some(attribute) => format!(
+                        "{e}.\n\nSet `{attribute}` instead and remove this key from \
+                         k0s_config_overrides: Terraform then shows the change as what it is, a \
+                         rebuild of the cluster."
+                    ),
+                    None => e.to_string(),
+                };
+                d.error_at(
+                    path.clone(),
+                    "Override of a setting that cannot change",
+                    detail,
+                );
+            }
+            return None;
+        }
+    }
+    match mke_k0s::render_cluster_config(spec) {
+        Ok(yaml) => match mke_k0s::validate_strict(&yaml) {
+            Ok(()) => Some(yaml),
+            Err(e) => {
                 d.error_at(
                     path,
                     "k0s would reject this configuration",
                     format!("k0s v1.29 parses its config strictly: {e}"),
                 );
+                None
             }
+        },
+        Err(e) => {
+            d.error_at(path, "Cannot build the k0s configuration", e.to_string());
+            None
         }
-        Err(e) => d.error_at(path, "Cannot build the k0s configuration", e.to_string()),
     }
 }
 
@@ -316,30 +380,23 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
         set(plan, "host_status", Value::Unknown);
     }
     match cluster_spec(&planned) {
-        Some(spec) => match mke_k0s::render_cluster_config(&spec) {
-            Ok(yaml) => {
-                if let Err(e) = mke_k0s::validate_strict(&yaml) {
-                    plan.diagnostics.error_at(
-                        AttributePath::root().attribute("k0s_config_overrides"),
-                        "k0s would reject this configuration",
-                        format!("k0s v1.29 parses its config strictly: {e}"),
-                    );
-                }
+        Some(spec) => {
+            if let Some(yaml) = render_checked(&mut plan.diagnostics, &spec) {
                 set(plan, "k0s_config", Value::String(yaml));
             }
-            Err(e) => plan.diagnostics.error_at(
-                AttributePath::root().attribute("k0s_config_overrides"),
-                "Cannot build the k0s configuration",
-                e.to_string(),
-            ),
-        },
+        }
         None => set(plan, "k0s_config", Value::Unknown),
     }
+    check_upgrade_in_place(request, plan, "cluster");
     let replaced: Vec<String> = plan
         .requires_replace
         .iter()
         .map(|p| p.to_string())
-        .filter(|p| IMMUTABLE_NETWORK.iter().any(|i| i.join(".") == *p))
+        .filter(|p| {
+            IMMUTABLE_NETWORK
+                .iter()
+                .any(|(attribute, _)| attribute == p)
+        })
         .collect();
     if !replaced.is_empty() {
         plan.diagnostics.warning(
@@ -521,5 +578,186 @@ mod tests {
             )],
         ));
         assert!(d.has_errors(), "spec.api.port may not be overridden");
+    }
+
+    /// (attribute path, summary, detail) of each error.
+    fn errors(d: &Diagnostics) -> Vec<(String, String, String)> {
+        d.iter()
+            .filter(|x| x.severity == tfplugin::Severity::Error)
+            .map(|x| {
+                (
+                    x.attribute
+                        .as_ref()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                    x.summary.clone(),
+                    x.detail.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn with_overrides(yaml: &str) -> Value {
+        config(
+            controllers(&[("cp1", "192.0.2.11")]),
+            &[("k0s_config_overrides", Value::from(yaml))],
+        )
+    }
+
+    #[test]
+    fn an_override_of_an_immutable_network_key_names_the_attribute_to_use() {
+        let found = errors(&validate_config(&with_overrides(
+            "spec:\n  network:\n    podCIDR: 10.32.0.0/16\n    calico:\n      vxlanVNI: 7\n",
+        )));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, "k0s_config_overrides");
+        assert_eq!(found[0].1, "Override of a setting that cannot change");
+        assert_eq!(
+            found[0].2,
+            "spec.network.podCIDR: the overrides would change it from \"10.244.0.0/16\" to \
+             \"10.32.0.0/16\", and it cannot change under a running cluster.\n\nSet \
+             `network.pod_cidr` instead and remove this key from k0s_config_overrides: Terraform \
+             then shows the change as what it is, a rebuild of the cluster."
+        );
+        assert!(
+            found[1].2.starts_with("spec.network.calico.vxlanVNI:")
+                && found[1]
+                    .2
+                    .contains("Set `network.calico.vxlan_vni` instead"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn an_override_equal_to_the_rendered_value_is_allowed() {
+        let network = object(&[("pod_cidr", Value::from("10.32.0.0/16"))]);
+        let c = config(
+            controllers(&[("cp1", "192.0.2.11")]),
+            &[
+                ("network", network),
+                (
+                    "k0s_config_overrides",
+                    Value::from("spec: {network: {podCIDR: 10.32.0.0/16, calico: {mode: vxlan}}}"),
+                ),
+            ],
+        );
+        let d = validate_config(&c);
+        assert!(!d.has_errors(), "{d:?}");
+        assert!(!plan(&Value::Null, &c).diagnostics.has_errors());
+    }
+
+    #[test]
+    fn an_immutable_override_is_refused_by_the_plan_too() {
+        // Validation skips the rendering while an input is unknown, so the
+        // plan, which sees the values, checks again.
+        let c = with_overrides("spec: {network: {clusterDomain: example.local}}");
+        let p = plan(&Value::Null, &c);
+        let found = errors(&p.diagnostics);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].2.contains("Set `network.cluster_domain` instead"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_forbidden_override_says_what_to_set_instead() {
+        for (yaml, advice) in [
+            ("spec: {api: {port: 7443}}", "on port 6443; remove this key"),
+            (
+                "spec: {api: {address: 10.0.0.1}}",
+                "from `controllers.<key>.private_address`",
+            ),
+            (
+                "spec: {network: {provider: kuberouter}}",
+                "MKE 4 runs Calico",
+            ),
+        ] {
+            let found = errors(&validate_config(&with_overrides(yaml)));
+            assert_eq!(found.len(), 1, "{yaml}: {found:?}");
+            assert_eq!(found[0].0, "k0s_config_overrides");
+            assert!(found[0].2.contains(advice), "{yaml}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn zero_time_limits_are_refused() {
+        let c = config(
+            controllers(&[("cp1", "192.0.2.11")]),
+            &[("timeouts", object(&[("create", Value::from("0s"))]))],
+        );
+        let found = errors(&validate_config(&c));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "timeouts.create");
+        assert!(found[0].2.contains("must be longer than zero"), "{found:?}");
+    }
+
+    #[test]
+    fn a_dns_private_address_is_refused() {
+        let c = config(
+            Value::Map(BTreeMap::from([(
+                "cp1".to_string(),
+                object(&[
+                    ("address", Value::from("cp1.example.com")),
+                    ("private_address", Value::from("cp1.internal")),
+                ]),
+            )])),
+            &[],
+        );
+        let found = errors(&validate_config(&c));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "controllers[\"cp1\"].private_address");
+    }
+
+    fn versioned(version: &str, extra: &[(&str, Value)]) -> Value {
+        let mut fields = vec![("k0s_version", Value::from(version))];
+        fields.extend(extra.iter().cloned());
+        config(controllers(&[("cp1", "192.0.2.11")]), &fields)
+    }
+
+    #[test]
+    fn in_place_downgrades_and_minor_skips_are_refused() {
+        let prior = plan(&Value::Null, &versioned("v1.29.3+k0s.0", &[])).planned;
+        // A patch back within the minor is how drift found by a refresh (a
+        // controller upgraded by hand) is put back.
+        for fine in [
+            "v1.29.3+k0s.0",
+            "v1.29.4+k0s.0",
+            "v1.30.1+k0s.0",
+            "v1.29.2+k0s.0",
+        ] {
+            let p = plan(&prior, &versioned(fine, &[]));
+            assert!(errors(&p.diagnostics).is_empty(), "{fine}");
+        }
+        let p = plan(&prior, &versioned("v1.28.8+k0s.0", &[]));
+        let found = errors(&p.diagnostics);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "k0s_version");
+        assert_eq!(
+            found[0].2,
+            "v1.29.3+k0s.0 cannot be downgraded to v1.28.8+k0s.0 in place: k0s and etcd do not \
+             support going back to an older minor release.\n\nThe state records v1.29.3+k0s.0 \
+             as running (as applied, or as the last refresh found it). Keep k0s_version at v1.29 \
+             or later. Running an older minor release needs a new cluster: mark it with \
+             `terraform taint <address>` and apply, which rebuilds it."
+        );
+        let p = plan(&prior, &versioned("v1.31.0+k0s.0", &[]));
+        let found = errors(&p.diagnostics);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .2
+                .starts_with("v1.29.3+k0s.0 cannot be upgraded to v1.31.0+k0s.0 in one step"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_rebuild_may_go_to_an_older_version() {
+        let prior = plan(&Value::Null, &versioned("v1.30.1+k0s.0", &[])).planned;
+        let network = object(&[("pod_cidr", Value::from("10.32.0.0/16"))]);
+        let p = plan(&prior, &versioned("v1.29.3+k0s.0", &[("network", network)]));
+        assert!(!p.requires_replace.is_empty());
+        assert!(errors(&p.diagnostics).is_empty(), "{:?}", p.diagnostics);
     }
 }

@@ -75,10 +75,11 @@ impl Resource for NodeResource {
     fn validate(&self, config: &Value) -> Diagnostics {
         validate_config(config)
     }
-    fn modify_plan(&self, _request: &PlanRequest<'_>, plan: &mut Plan) {
+    fn modify_plan(&self, request: &PlanRequest<'_>, plan: &mut Plan) {
         if let Value::Object(fields) = &mut plan.planned {
             fields.insert("status".into(), Value::String("running".into()));
         }
+        plan::plan_node(request, plan);
     }
 
     async fn create(&self, ctx: &Ctx, planned: Value, _config: Value) -> StateOutcome {

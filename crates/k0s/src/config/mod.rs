@@ -8,8 +8,8 @@ mod schema;
 
 pub use observe::{observed_private_address, observed_settings, ObservedSettings};
 pub use render::{
-    check_overrides, configs_equal, host_config, render_cluster_config, strip_host_keys,
-    FORBIDDEN_OVERRIDES,
+    check_immutable_overrides, check_overrides, configs_equal, host_config, render_cluster_config,
+    strip_host_keys, FORBIDDEN_OVERRIDES, IMMUTABLE_KEYS,
 };
 pub use schema::{is_dns_name, is_ip_or_dns_name, validate_strict};
 
@@ -29,6 +29,12 @@ pub enum ConfigError {
     NotAMapping { path: String, found: String },
     #[error("{path}: k0s_config_overrides may not set this key: {reason}")]
     ForbiddenOverride { path: String, reason: String },
+    #[error("{path}: the overrides would change it from {rendered} to {overridden}, and it cannot change under a running cluster")]
+    ImmutableOverride {
+        path: String,
+        rendered: String,
+        overridden: String,
+    },
     #[error("{path}: unknown field {field:?}, k0s v1.29.3 does not accept it{}", suggestion.as_ref().map(|s| format!("; did you mean {s:?}?")).unwrap_or_default())]
     UnknownField {
         path: String,
@@ -53,6 +59,7 @@ impl ConfigError {
             ConfigError::Tagged { path }
             | ConfigError::NotAMapping { path, .. }
             | ConfigError::ForbiddenOverride { path, .. }
+            | ConfigError::ImmutableOverride { path, .. }
             | ConfigError::UnknownField { path, .. }
             | ConfigError::WrongType { path, .. }
             | ConfigError::Invalid { path, .. } => Some(path),

@@ -17,6 +17,17 @@ pub const FORBIDDEN_OVERRIDES: &[&[&str]] = &[
     &["spec", "storage", "etcd", "peerAddress"],
 ];
 
+/// Keys a running cluster cannot change (pods and services keep their addresses, DNS names and
+/// overlay), so the overrides may set them only to the value rendered from the spec.
+pub const IMMUTABLE_KEYS: &[&[&str]] = &[
+    &["spec", "network", "podCIDR"],
+    &["spec", "network", "serviceCIDR"],
+    &["spec", "network", "clusterDomain"],
+    &["spec", "network", "calico", "mode"],
+    &["spec", "network", "calico", "vxlanPort"],
+    &["spec", "network", "calico", "vxlanVNI"],
+];
+
 fn key(name: &str) -> Value {
     Value::String(name.to_owned())
 }
@@ -209,6 +220,51 @@ pub fn check_overrides(yaml_text: &str) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Checks that the overrides leave every one of [`IMMUTABLE_KEYS`] as `base_yaml` (the config
+/// rendered from the spec, without overrides) has it: setting one to the same value is allowed,
+/// changing or deleting it (directly or through a parent) is not. Every such key is reported.
+pub fn check_immutable_overrides(
+    base_yaml: &str,
+    overrides_yaml: &str,
+) -> Result<(), Vec<ConfigError>> {
+    let base = Value::Mapping(parse_mapping(base_yaml).map_err(|e| vec![e])?);
+    let mut merged = base.clone();
+    deep_merge(
+        &mut merged,
+        Value::Mapping(parse_mapping(overrides_yaml).map_err(|e| vec![e])?),
+    );
+    let errors: Vec<ConfigError> = IMMUTABLE_KEYS
+        .iter()
+        .filter_map(|path| {
+            let rendered = lookup(&base, path);
+            let overridden = lookup(&merged, path);
+            (rendered != overridden).then(|| ConfigError::ImmutableOverride {
+                path: path.join("."),
+                rendered: shown(rendered),
+                overridden: shown(overridden),
+            })
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn lookup<'a>(document: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter()
+        .try_fold(document, |value, step| value.as_mapping()?.get(*step))
+}
+
+fn shown(value: Option<&Value>) -> String {
+    match value {
+        None => "nothing (deleted)".to_owned(),
+        Some(Value::String(text)) => format!("{text:?}"),
+        Some(other) => yaml::emit(other).trim_end().to_owned(),
+    }
 }
 
 /// The file for one host: the cluster config plus, when the host has a private address, that
@@ -545,6 +601,68 @@ spec:
                 error
             );
         }
+    }
+
+    #[test]
+    fn immutable_keys_may_only_be_overridden_with_their_rendered_value() {
+        let base = render_cluster_config(&one_controller()).unwrap();
+        for same in [
+            "spec: {network: {podCIDR: 10.244.0.0/16, serviceCIDR: 10.96.0.0/12}}",
+            "spec: {network: {clusterDomain: cluster.local, calico: {mode: vxlan, vxlanPort: 4789, vxlanVNI: 4096}}}",
+            "spec: {network: {calico: {mtu: 1400}, kubeProxy: {mode: ipvs}}}",
+            "",
+        ] {
+            assert_eq!(check_immutable_overrides(&base, same), Ok(()), "{same}");
+        }
+        let paths = |overrides: &str| -> Vec<String> {
+            check_immutable_overrides(&base, overrides)
+                .unwrap_err()
+                .iter()
+                .map(|e| e.path().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            paths("spec: {network: {podCIDR: 10.32.0.0/16}}"),
+            ["spec.network.podCIDR"]
+        );
+        assert_eq!(
+            paths("spec: {network: {serviceCIDR: 10.64.0.0/12, clusterDomain: example.local}}"),
+            ["spec.network.serviceCIDR", "spec.network.clusterDomain"]
+        );
+        assert_eq!(
+            paths("spec: {network: {calico: {mode: ipip, vxlanPort: 4790, vxlanVNI: 1}}}"),
+            [
+                "spec.network.calico.mode",
+                "spec.network.calico.vxlanPort",
+                "spec.network.calico.vxlanVNI"
+            ]
+        );
+        assert_eq!(
+            paths("spec: {network: {calico: null}}"),
+            [
+                "spec.network.calico.mode",
+                "spec.network.calico.vxlanPort",
+                "spec.network.calico.vxlanVNI"
+            ]
+        );
+        assert_eq!(
+            paths("spec: {network: {calico: {vxlanPort: \"4789\"}}}"),
+            ["spec.network.calico.vxlanPort"],
+            "a string is not the rendered number"
+        );
+        let errors = check_immutable_overrides(&base, "spec: {network: {podCIDR: 10.32.0.0/16}}")
+            .unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "spec.network.podCIDR: the overrides would change it from \"10.244.0.0/16\" to \"10.32.0.0/16\", and it cannot change under a running cluster"
+        );
+        let errors =
+            check_immutable_overrides(&base, "spec: {network: {calico: {vxlanVNI: null}}}")
+                .unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "spec.network.calico.vxlanVNI: the overrides would change it from 4096 to nothing (deleted), and it cannot change under a running cluster"
+        );
     }
 
     #[test]
