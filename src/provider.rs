@@ -37,8 +37,8 @@ pub fn schema() -> Schema {
                  to state. When null, the ssh-agent (`SSH_AUTH_SOCK`) and your default keys are used.",
             ),
             Attribute::string("timeout").optional().description(
-                "How long create waits for a host to answer. Default `5m`. Read and delete give \
-                 up on an unreachable host after 30s at most.",
+                "How long create waits for a host to answer; longer than zero. Default `5m`. Read \
+                 and delete give up on an unreachable host after 30s at most.",
             ),
             Attribute::string("bastion_host").optional().description("Jump host (ProxyJump) in front of every host."),
             Attribute::string("bastion_user").optional().description("User on the jump host. Defaults to `user`."),

@@ -62,8 +62,9 @@ pub fn host_attributes() -> Vec<Attribute> {
             .required()
             .description("Address (IPv4 or DNS name) the provider reaches the machine at over SSH."),
         Attribute::string("private_address").optional().description(
-            "Address the machine uses inside the cluster (API, etcd peers). When set, it becomes \
-             `spec.api.address` and `spec.storage.etcd.peerAddress` on that host.",
+            "IPv4 address the machine uses inside the cluster (API, etcd peers); not a DNS name, \
+             since k0s needs an IP there. When set, it becomes `spec.api.address` and \
+             `spec.storage.etcd.peerAddress` on that host.",
         ),
         Attribute::number("port")
             .optional()

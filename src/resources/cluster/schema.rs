@@ -23,7 +23,9 @@ pub fn schema() -> Schema {
                     .default(mke_k0s::DEFAULT_K0S_VERSION)
                     .description(&format!(
                         "k0s release to run, as `vX.Y.Z+k0s.N`. Default `{}` (MKE 4). Changing it \
-                         upgrades the controllers one at a time, in place.",
+                         upgrades the controllers one at a time, in place: one minor version up at \
+                         a time, never to an older minor release (a replacement may use any \
+                         version).",
                         mke_k0s::DEFAULT_K0S_VERSION
                     )),
                 Attribute::string("k0s_binary_path").optional().description(
@@ -110,8 +112,10 @@ pub fn schema() -> Schema {
                 Attribute::string("k0s_config_overrides").optional().description(
                     "YAML deep-merged over the generated k0s ClusterConfig, last: maps merge \
                      recursively, lists replace, `null` deletes a key. It may not change \
-                     `spec.api.port`, `spec.network.provider` or the per-host addresses. Use \
-                     `yamlencode({...})`.",
+                     `spec.api.port`, `spec.network.provider` or the per-host addresses, nor set \
+                     `spec.network.podCIDR`, `serviceCIDR`, `clusterDomain` or \
+                     `calico.mode`/`vxlanPort`/`vxlanVNI` to anything but what the `network` \
+                     attributes render. Use `yamlencode({...})`.",
                 ),
                 timeouts_attribute("30m", "60m", "20m"),
                 Attribute::string("id")
@@ -168,5 +172,8 @@ pub fn timeouts_attribute(create: &str, update: &str, delete: &str) -> Attribute
         ],
     )
     .optional()
-    .description("Time limits of create, update and delete, as durations like `30m`.")
+    .description(
+        "Time limits of create, update and delete, as durations like `30m`. Each must be longer \
+         than zero.",
+    )
 }

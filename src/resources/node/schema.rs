@@ -26,7 +26,8 @@ pub fn schema() -> Schema {
                     .default(mke_k0s::DEFAULT_K0S_VERSION)
                     .description(
                         "k0s release to run. Pass `mke_cluster.<name>.k0s_version` so workers follow \
-                         the cluster; a change drains the node and upgrades it in place.",
+                         the cluster; a change drains the node and upgrades it in place, one minor \
+                         version up at a time and never to an older minor release.",
                     ),
                 Attribute::string("k0s_binary_path")
                     .optional()
@@ -37,11 +38,11 @@ pub fn schema() -> Schema {
                 Attribute::string("address")
                     .required()
                     .requires_replace()
-                    .description("Address the provider reaches the machine at over SSH. Changing it replaces the node."),
+                    .description("Address the provider reaches the machine at over SSH. It may not be one of `controllers`' addresses. Changing it replaces the node."),
                 Attribute::string("private_address")
                     .optional()
                     .requires_replace()
-                    .description("Address the kubelet registers with (`--node-ip`). Changing it replaces the node."),
+                    .description("IPv4 address the kubelet registers with (`--node-ip`); not a DNS name. Changing it replaces the node."),
                 Attribute::number("port")
                     .optional()
                     .description("SSH port. Null uses the provider's `ssh.port`."),
@@ -60,11 +61,12 @@ pub fn schema() -> Schema {
                     .description("Kubernetes labels of the node. Changed in place; only these keys are managed."),
                 Attribute::string_list("taints").optional().description(
                     "Taints of the node, as `key=value:Effect` or `key:Effect` (Effect is \
-                     `NoSchedule`, `PreferNoSchedule` or `NoExecute`). Changed in place.",
+                     `NoSchedule`, `PreferNoSchedule` or `NoExecute`), at most one per key and \
+                     effect. Changed in place.",
                 ),
                 Attribute::string("drain_timeout")
                     .default("5m")
-                    .description("How long a drain may take before the operation fails. Default `5m`."),
+                    .description("How long a drain may take before the operation fails; longer than zero. Default `5m`."),
                 timeouts_attribute("20m", "30m", "20m"),
                 Attribute::string("id")
                     .computed()
