@@ -9,6 +9,7 @@ pub mod controllers;
 pub mod diagnose;
 pub mod kubeconfig;
 pub mod node;
+pub mod private;
 pub mod validate;
 
 use std::sync::{Arc, OnceLock};

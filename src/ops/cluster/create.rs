@@ -1,12 +1,12 @@
-//! Create: connect → lock → probe → preflight → on every host: stage k0s,
-//! write `k0s.yaml`, write the marker → install the leader → join the other
+//! Create: connect → lock → probe → preflight → on every host: write the
+//! marker, stage k0s, write `k0s.yaml` → install the leader → join the other
 //! controllers one at a time → read the admin kubeconfig.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::steps::{install_leader, join_controller, prepare};
-use super::{controller_marker, ClusterPlan, ClusterReached};
+use super::{ClusterPlan, ClusterReached};
 use crate::ops::phase::connect::connect_controllers;
 use crate::ops::phase::lock::release_all;
 use crate::ops::phase::outputs::admin_access;
@@ -39,20 +39,29 @@ async fn run(
     let locks = rt.lock_all(hosts.values()).await?;
     let result = async {
         let facts = probe::probe_each(rt, &hosts).await?;
+        let addresses = plan.addresses();
         for (key, host) in &hosts {
-            preflight(host, &facts[key], Expected::ClusterNamed(&plan.name))?;
+            let expected = Expected::NewController {
+                name: &plan.name,
+                addresses: &addresses,
+                claim: plan.claim(""),
+            };
+            preflight(host, &facts[key], expected)?;
         }
+        // From here on every host is written to: a failure saves them all.
+        reached.changed = hosts.keys().cloned().collect();
         let prepared = rt
             .each(hosts.keys().cloned().collect(), |key| {
                 let host = hosts[&key].clone();
                 let f = &facts[&key];
                 let c = &plan.controllers[&key];
                 async move {
-                    prepare(&host, f, plan, c).await?;
+                    // The marker first: whatever happens next, the host is
+                    // known to be this create's.
                     let step = Step::start(host.name(), "write marker");
-                    marker::write_marker(&host, &controller_marker(&plan.name, "")).await?;
+                    marker::write_marker(&host, &plan.marker("")).await?;
                     step.done();
-                    Ok::<(), OpError>(())
+                    prepare(&host, f, plan, c).await
                 }
             })
             .await;

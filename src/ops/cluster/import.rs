@@ -55,6 +55,8 @@ pub struct ImportedCluster {
     pub k0s_config: String,
     pub api_endpoint: String,
     pub access: ClusterAccess,
+    /// The instance id in the controllers' markers, kept as the resource's.
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +152,7 @@ pub async fn import(
         k0s_config,
         api_endpoint,
         access,
+        instance: Some(marker.instance.clone()).filter(|i| !i.is_empty()),
     })
 }
 

@@ -11,12 +11,14 @@
 //! - [`delete`]: lock → wipe, on every controller.
 //! - [`import`]: probe the listed controllers → what they run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use mke_k0s::{InstallFlags, Role};
 
+use super::phase::marker::Marker;
 use super::phase::outputs::ClusterAccess;
+use super::phase::ownership::Claim;
 use super::phase::stage::BinarySource;
 use super::{ControllerHost, HostStatus};
 
@@ -28,7 +30,7 @@ mod steps;
 mod update;
 
 pub use create::create;
-pub use delete::delete;
+pub use delete::{delete, Owner};
 pub use import::{import, parse_import_id, ImportedCluster, ImportedController};
 pub use read::{read, ControllerSeen, Seen};
 pub use update::{update, ControllerChange, Update};
@@ -47,11 +49,52 @@ pub struct ClusterPlan {
     /// The cluster-wide ClusterConfig; each host adds its own addresses.
     pub k0s_config: String,
     pub api_endpoint: String,
+    /// The cluster id in state; empty before the first controller runs.
+    pub id: String,
+    /// The resource's instance id, written into every marker; `None` only
+    /// for a resource saved before instance ids, until its next change.
+    pub instance: Option<String>,
 }
 
 impl ClusterPlan {
     pub fn leader_key(&self) -> &str {
         &self.order[0]
+    }
+
+    /// Every controller address, sorted: what an unfinished create's marker records.
+    pub fn addresses(&self) -> Vec<String> {
+        let mut a: Vec<String> = self
+            .controllers
+            .values()
+            .map(|c| c.address.clone())
+            .collect();
+        a.sort();
+        a
+    }
+
+    pub fn claim<'a>(&'a self, id: &'a str) -> Claim<'a> {
+        Claim {
+            cluster_id: id,
+            role: "controller",
+            instance: self.instance.as_deref(),
+            resource: "mke_cluster",
+        }
+    }
+
+    /// The marker of a controller of this cluster: with `id` once the
+    /// cluster runs; before that, with the create's controllers.
+    fn marker(&self, id: &str) -> Marker {
+        Marker {
+            cluster: self.name.clone(),
+            id: id.to_string(),
+            role: "controller".into(),
+            instance: self.instance.clone().unwrap_or_default(),
+            controllers: if id.is_empty() {
+                self.addresses()
+            } else {
+                Vec::new()
+            },
+        }
     }
 }
 
@@ -64,6 +107,11 @@ pub struct ClusterReached {
     pub id: Option<String>,
     pub host_status: Option<BTreeMap<String, HostStatus>>,
     pub access: Option<ClusterAccess>,
+    /// Controllers (by key) on which something was written: only these may
+    /// be saved after a failure, so that nothing else is ever destroyed.
+    pub changed: BTreeSet<String>,
+    /// Addresses of removed controllers whose removal finished.
+    pub removed: BTreeSet<String>,
 }
 
 fn install_flags(c: &ControllerHost) -> InstallFlags {
@@ -72,12 +120,4 @@ fn install_flags(c: &ControllerHost) -> InstallFlags {
     f.enable_worker = c.workloads;
     f.no_taints = c.workloads;
     f
-}
-
-fn controller_marker(name: &str, id: &str) -> super::phase::marker::Marker {
-    super::phase::marker::Marker {
-        cluster: name.to_string(),
-        id: id.to_string(),
-        role: "controller".into(),
-    }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mke_ssh::Host;
 
-use super::{controller_marker, install_flags, ClusterPlan, CONTROLLER_TOKEN_EXPIRY};
+use super::{install_flags, ClusterPlan, CONTROLLER_TOKEN_EXPIRY};
 use crate::ops::phase::probe::HostFacts;
 use crate::ops::phase::{configure, join, marker, service, stage};
 use crate::ops::{Cancel, ControllerHost, OpError, Step};
@@ -45,7 +45,7 @@ pub async fn install_leader(
         .await?
         .trim()
         .to_string();
-    marker::write_marker(host, &controller_marker(&plan.name, &uid)).await?;
+    marker::write_marker(host, &plan.marker(&uid)).await?;
     step.done();
     Ok(uid)
 }
@@ -68,7 +68,7 @@ pub async fn join_controller(
         service::wait_controller_ready(cancel, host),
     )
     .await?;
-    marker::write_marker(host, &controller_marker(&plan.name, id)).await?;
+    marker::write_marker(host, &plan.marker(id)).await?;
     step.done();
     Ok(())
 }

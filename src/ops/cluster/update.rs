@@ -15,10 +15,11 @@ use super::{install_flags, ClusterPlan, ClusterReached};
 use crate::ops::phase::connect::connect_controllers;
 use crate::ops::phase::lock::release_all;
 use crate::ops::phase::outputs::admin_access;
+use crate::ops::phase::ownership::Claim;
 use crate::ops::phase::ownership::Owned;
 use crate::ops::phase::preflight::{preflight, Expected};
 use crate::ops::phase::probe::{self, HostFacts};
-use crate::ops::phase::{configure, etcd, service, stage, wipe};
+use crate::ops::phase::{configure, etcd, marker, service, stage, wipe};
 use crate::ops::{
     within_limit_keeping, Cancel, ControllerHost, HostStatus, OpError, Partial, Runtime, Step,
 };
@@ -27,8 +28,6 @@ use crate::ops::{
 pub struct Update<'a> {
     pub before: &'a ClusterPlan,
     pub after: &'a ClusterPlan,
-    /// The cluster id in state.
-    pub id: &'a str,
     /// The plan left the kubeconfig or CA unknown: read them again.
     pub needs_access: bool,
     pub limit: Duration,
@@ -76,6 +75,13 @@ impl ControllerChange {
             start: !restart && !facts.running(),
         }
     }
+
+    const NONE: ControllerChange = ControllerChange {
+        upgrade: false,
+        reconfigure: false,
+        reinstall: false,
+        start: false,
+    };
 
     fn restarts(&self) -> bool {
         self.upgrade || self.reconfigure || self.reinstall
@@ -151,8 +157,9 @@ async fn run(
     let locks = rt.lock_all(hosts.values()).await?;
     let result = async {
         let facts = probe::probe_each(rt, &hosts).await?;
+        let id = after.id.as_str();
         for (key, host) in &hosts {
-            preflight(host, &facts[key], Expected::ClusterNamed(&after.name))?;
+            preflight(host, &facts[key], Expected::Controller(after.claim(id)))?;
         }
         let old = by_address(update.before);
         // Installed controllers first: upgrade, reconfigure or start them.
@@ -161,14 +168,14 @@ async fn run(
             if !facts[key].installed() {
                 continue;
             }
-            reconcile(
-                cancel,
-                &hosts[key],
-                &facts[key],
-                after,
-                &after.controllers[key],
-            )
-            .await?;
+            let f = &facts[key];
+            if ControllerChange::decide(f, after, &after.controllers[key]) != ControllerChange::NONE
+                || f.marker.as_ref().map(|m| m.instance.as_str()) != after.instance.as_deref()
+            {
+                reached.changed.insert(key.clone());
+                marker::write_marker(&hosts[key], &after.marker(id)).await?;
+            }
+            reconcile(cancel, &hosts[key], f, after, &after.controllers[key]).await?;
             running.push(key.clone());
         }
         // Then controllers without k0s (new, or wiped): they join through a
@@ -191,8 +198,10 @@ async fn run(
             if old.contains_key(&c.address) || f.marker.is_some() {
                 etcd::leave(anchor, f, c).await?;
             }
+            reached.changed.insert(key.clone());
+            marker::write_marker(host, &after.marker(id)).await?;
             prepare(host, f, after, c).await?;
-            join_controller(cancel, anchor, host, after, c, update.id).await?;
+            join_controller(cancel, anchor, host, after, c, id).await?;
             running.push(key.clone());
         }
         let anchor = &hosts[running.first().ok_or_else(no_anchor)?];
@@ -202,13 +211,14 @@ async fn run(
             if kept.contains_key(address) {
                 continue;
             }
-            remove_controller(rt, anchor, c)
+            remove_controller(rt, anchor, c, &after.claim(id))
                 .await
                 .map_err(|e| OpError::RemovingController {
                     host: c.address.clone(),
                     key: key.clone(),
                     source: Box::new(e),
                 })?;
+            reached.removed.insert(address.clone());
         }
         if update.needs_access {
             let leader = &hosts[after.leader_key()];
@@ -221,7 +231,7 @@ async fn run(
                 .map(|k| (k.clone(), HostStatus::Running))
                 .collect(),
         );
-        reached.id = Some(update.id.to_string());
+        reached.id = Some(id.to_string());
         Ok(())
     }
     .await;
@@ -229,15 +239,27 @@ async fn run(
     result
 }
 
-async fn remove_controller(rt: &Runtime, anchor: &Host, c: &ControllerHost) -> Result<(), OpError> {
+/// Takes a controller that left the configuration out of etcd and wipes it.
+/// A host that does not answer only leaves etcd; one that answers must be
+/// the cluster's own before anything happens.
+async fn remove_controller(
+    rt: &Runtime,
+    anchor: &Host,
+    c: &ControllerHost,
+    claim: &Claim<'_>,
+) -> Result<(), OpError> {
     let reachable = rt.connect(&c.target(), rt.quick()).await;
-    let facts = match &reachable {
-        Ok(h) => probe::probe(h).await.unwrap_or_default(),
-        Err(_) => HostFacts::default(),
+    let (facts, owned) = match reachable {
+        Ok(host) => {
+            let facts = probe::probe(&host).await?;
+            let owned = Owned::claim(host, &facts, claim)?;
+            (facts, owned)
+        }
+        Err(_) => (HostFacts::default(), None),
     };
     etcd::leave(anchor, &facts, c).await?;
-    if let Ok(host) = reachable {
-        wipe::wipe(&Owned::unchecked(host)).await?;
+    if let Some(owned) = owned {
+        wipe::wipe(&owned).await?;
     }
     Ok(())
 }
@@ -271,6 +293,8 @@ mod tests {
             order: vec!["a".into()],
             k0s_config: CONFIG.into(),
             api_endpoint: "https://192.0.2.11:6443".into(),
+            id: "u-1".into(),
+            instance: Some("i-1".into()),
         }
     }
 

@@ -10,7 +10,7 @@ use mke_ssh::Host;
 
 use super::{node_name, NodePlan, NodeReached, READY_TIMEOUT};
 use crate::ops::phase::connect::first_controller;
-use crate::ops::phase::marker::{self, Marker};
+use crate::ops::phase::marker;
 use crate::ops::phase::preflight::{preflight, Expected};
 use crate::ops::phase::registration::wait_node_ready;
 use crate::ops::phase::{join, probe, stage};
@@ -86,14 +86,11 @@ async fn join_node(
 ) -> Result<(), OpError> {
     let facts = probe::probe(host).await?;
     let cluster_name = cluster_of(controller, plan).await?;
-    preflight(host, &facts, Expected::ClusterId(&plan.cluster_id))?;
+    preflight(host, &facts, Expected::NewWorker(plan.claim()))?;
+    // The marker first: whatever happens next, the host is known to be this node's.
+    reached.changed = true;
+    marker::write_marker(host, &plan.marker(&cluster_name)).await?;
     stage::stage_k0s(host, &facts, &plan.version, &plan.source, READY_TIMEOUT).await?;
-    let worker = Marker {
-        cluster: cluster_name,
-        id: plan.cluster_id.clone(),
-        role: "worker".into(),
-    };
-    marker::write_marker(host, &worker).await?;
 
     let name = node_name(&facts);
     let step = Step::start(host.name(), "join worker");

@@ -1,12 +1,13 @@
-//! Delete: connect the node and a controller → drain (a reachable node
-//! only) → delete the Node object → lock → wipe the host.
+//! Delete: connect → lock → probe → the host must be this node's (else
+//! nothing happens) → drain (a reachable node only) → delete the Node
+//! object → wipe the host.
 
 use std::collections::BTreeMap;
 
 use super::NodePlan;
 use crate::ops::phase::connect::first_controller;
 use crate::ops::phase::ownership::Owned;
-use crate::ops::phase::{drain, wipe};
+use crate::ops::phase::{drain, probe, wipe};
 use crate::ops::{OpError, Runtime, Step, Warning};
 
 /// What a delete did not do but did not fail on, and what failed.
@@ -19,75 +20,96 @@ pub struct Deleted {
 
 pub async fn delete(rt: &Runtime, plan: &NodePlan) -> Deleted {
     rt.node_lists().forget().await;
-    let name = plan.name();
     let mut out = Deleted::default();
-    let host = rt.connect(&plan.target(), rt.quick()).await;
-    let mut keys = BTreeMap::new();
-    let controller =
-        first_controller(rt, &plan.controllers, rt.quick(), &mut keys, &plan.address).await;
-    match (&host, &controller) {
-        (_, Err(_)) => {}
-        (Ok(_), Ok(c)) if !name.is_empty() => {
-            let _permit = rt.drains().acquire_owned().await.expect("drain semaphore");
-            let step = Step::start(c.name(), "drain node");
-            if let Err(e) = drain::drain(c, name, plan.drain_timeout).await {
-                out.errors.push((format!("Draining {name} failed"), e));
-                return out;
-            }
-            step.done();
-        }
-        _ => {}
-    }
-    let controller = match controller {
-        Ok(c) => Ok(c),
-        Err(e) => {
-            out.warnings.push(Warning::because(
-                "No controller answered; the Node object was not deleted",
-                e,
-                format!("Delete it later with `k0s kubectl delete node {name}` on a controller."),
-            ));
-            Err(())
-        }
+    let (host, unreachable) = match rt.connect(&plan.target(), rt.quick()).await {
+        Ok(h) => (Some(h), None),
+        Err(e) => (None, Some(e)),
     };
-    let host = match host {
-        Ok(h) => Some(h),
-        Err(e) => {
-            if controller.is_ok() {
-                out.warnings.push(Warning::because(
-                    format!("Node {} is unreachable; it was not drained", plan.address),
-                    e,
-                    "A dead kubelet's pods never finish draining, so the Node object is deleted without a drain. Wipe k0s from the machine by hand if it comes back.",
-                ));
-            }
-            None
-        }
-    };
-    if let (Ok(c), false) = (&controller, name.is_empty()) {
-        if let Err(e) = c
-            .check(&mke_ssh::Command::new(mke_k0s::cli::kubectl_delete_node(
-                name,
-            )))
-            .await
-        {
-            out.errors
-                .push((format!("Deleting Node {name} failed"), e.into()));
-            return out;
-        }
-    }
-    if let Some(h) = host {
-        let lock = match rt.lock(&h).await {
+    let mut lock = None;
+    let mut owned = None;
+    if let Some(h) = &host {
+        let taken = match rt.lock(h).await {
             Ok(l) => l,
             Err(e) => {
                 out.errors.push(("Cannot delete the node".into(), e));
                 return out;
             }
         };
-        let r = wipe::wipe(&Owned::unchecked(h)).await;
-        lock.release().await;
-        if let Err(e) = r {
+        let claimed = match probe::probe(h).await {
+            Ok(facts) => Owned::claim(h.clone(), &facts, &plan.claim()),
+            Err(e) => Err(e),
+        };
+        match claimed {
+            Ok(o) => owned = o,
+            Err(e) => {
+                // Not this node's machine: nothing is drained, deleted or wiped.
+                taken.release().await;
+                out.errors
+                    .push((format!("Deleting {} failed", plan.address), e));
+                return out;
+            }
+        }
+        lock = Some(taken);
+    }
+    remove_from_cluster(rt, plan, unreachable, owned.is_some(), &mut out).await;
+    if let (true, Some(owned)) = (out.errors.is_empty(), &owned) {
+        if let Err(e) = wipe::wipe(owned).await {
             out.errors
                 .push((format!("Wiping {} failed", plan.address), e));
         }
     }
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
     out
+}
+
+/// Drains the node (when its host answers and is this node's) and deletes
+/// its Node object. `unreachable` is why the host did not answer.
+async fn remove_from_cluster(
+    rt: &Runtime,
+    plan: &NodePlan,
+    unreachable: Option<OpError>,
+    drainable: bool,
+    out: &mut Deleted,
+) {
+    let name = plan.name();
+    let mut keys = BTreeMap::new();
+    let controller =
+        match first_controller(rt, &plan.controllers, rt.quick(), &mut keys, &plan.address).await {
+            Ok(c) => c,
+            Err(e) => {
+                out.warnings.push(Warning::because(
+                    "No controller answered; the Node object was not deleted",
+                    e,
+                    format!(
+                        "Delete it later with `k0s kubectl delete node {name}` on a controller."
+                    ),
+                ));
+                return;
+            }
+        };
+    if let Some(e) = unreachable {
+        out.warnings.push(Warning::because(
+            format!("Node {} is unreachable; it was not drained", plan.address),
+            e,
+            "A dead kubelet's pods never finish draining, so the Node object is deleted \
+             without a drain. Wipe k0s from the machine by hand if it comes back.",
+        ));
+    } else if drainable && !name.is_empty() {
+        let _permit = rt.drains().acquire_owned().await.expect("drain semaphore");
+        let step = Step::start(controller.name(), "drain node");
+        if let Err(e) = drain::drain(&controller, name, plan.drain_timeout).await {
+            out.errors.push((format!("Draining {name} failed"), e));
+            return;
+        }
+        step.done();
+    }
+    if !name.is_empty() {
+        let delete = mke_ssh::Command::new(mke_k0s::cli::kubectl_delete_node(name));
+        if let Err(e) = controller.check(&delete).await {
+            out.errors
+                .push((format!("Deleting Node {name} failed"), e.into()));
+        }
+    }
 }

@@ -34,6 +34,8 @@ pub struct ImportedNode {
     pub taints: Vec<String>,
     pub node_name: String,
     pub status: HostStatus,
+    /// The instance id in the marker, kept as the resource's.
+    pub instance: Option<String>,
 }
 
 pub async fn import(
@@ -62,6 +64,7 @@ pub async fn import(
             .find_map(|w| w.strip_prefix("--node-ip=").map(str::to_string))
     });
     Ok(ImportedNode {
+        instance: Some(marker.instance.clone()).filter(|i| !i.is_empty()),
         cluster_id: marker.id,
         version: f.running_version().unwrap_or_default(),
         address: address.to_string(),

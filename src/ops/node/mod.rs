@@ -16,6 +16,8 @@ use std::time::Duration;
 use mke_k0s::{InstallFlags, Role};
 use mke_ssh::Target;
 
+use super::phase::marker::Marker;
+use super::phase::ownership::Claim;
 use super::phase::probe::HostFacts;
 use super::phase::stage::BinarySource;
 use super::runtime::target;
@@ -55,6 +57,9 @@ pub struct NodePlan {
     pub node_name: Option<String>,
     /// What the last refresh saw.
     pub status: Option<String>,
+    /// The resource's instance id, written into the marker; `None` only for
+    /// a resource saved before instance ids, until its next change.
+    pub instance: Option<String>,
 }
 
 impl NodePlan {
@@ -81,6 +86,25 @@ impl NodePlan {
     fn name(&self) -> &str {
         self.node_name.as_deref().unwrap_or_default()
     }
+
+    pub fn claim(&self) -> Claim<'_> {
+        Claim {
+            cluster_id: &self.cluster_id,
+            role: "worker",
+            instance: self.instance.as_deref(),
+            resource: "mke_node",
+        }
+    }
+
+    fn marker(&self, cluster_name: &str) -> Marker {
+        Marker {
+            cluster: cluster_name.to_string(),
+            id: self.cluster_id.clone(),
+            role: "worker".into(),
+            instance: self.instance.clone().unwrap_or_default(),
+            controllers: Vec::new(),
+        }
+    }
 }
 
 /// What the hosts hold after a create or update.
@@ -92,6 +116,8 @@ pub struct NodeReached {
     pub controller_keys: BTreeMap<String, String>,
     pub node_name: Option<String>,
     pub status: Option<HostStatus>,
+    /// Something was written to the node: a failure must save it.
+    pub changed: bool,
 }
 
 /// The Kubernetes node name: the lowercased hostname, as the kubelet registers it.

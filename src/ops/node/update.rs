@@ -13,11 +13,12 @@ use mke_ssh::Host;
 use super::{NodePlan, NodeReached, READY_TIMEOUT};
 use crate::ops::phase::connect::first_controller;
 use crate::ops::phase::lock::release_all;
+use crate::ops::phase::ownership::Owned;
 use crate::ops::phase::probe::{self, HostFacts};
 use crate::ops::phase::registration::{
     get_node, reconcile_labels_and_taints, wait_node_ready, wait_registered, LabelsAndTaints,
 };
-use crate::ops::phase::{drain, service, stage};
+use crate::ops::phase::{drain, marker, service, stage};
 use crate::ops::{within_limit_keeping, Cancel, HostStatus, OpError, Partial, Runtime, Step};
 
 /// A deleted Node object gets this long to come back before k0s is restarted.
@@ -63,6 +64,20 @@ async fn run(
     let locks = vec![rt.lock(&host).await?];
     let result = async {
         let facts = probe::probe(&host).await?;
+        // Only this node's machine is stopped or reinstalled.
+        if Owned::claim(host.clone(), &facts, &after.claim())?.is_none() {
+            return Err(OpError::host(
+                host.name(),
+                "k0s is gone from this host",
+                "Run `terraform apply` again: the refresh sees the node is gone and joins it anew.",
+            ));
+        }
+        if let (Some(m), Some(instance)) = (&facts.marker, &after.instance) {
+            if m.instance != *instance {
+                // A marker from before instance ids: it now names this resource.
+                marker::write_marker(&host, &after.marker(&m.cluster)).await?;
+            }
+        }
         if upgrade {
             upgrade_worker(rt, cancel, &host, &controller, &facts, after).await?;
         } else if !facts.running() {

@@ -27,6 +27,7 @@ use crate::ops::cluster::{self, Seen, Update};
 use crate::ops::{HostStatus, OpError, Warning};
 use crate::resources::controllers;
 use crate::resources::diagnose;
+use crate::resources::private::Private;
 use crate::resources::{identity_of, import_id_in, runtime, SharedRuntime};
 use model::{statuses, ControllersOnly};
 
@@ -106,8 +107,9 @@ impl Resource for ClusterResource {
                 )
             }
         };
+        let private = Private::fresh();
         let Some((mut model, plan)) = ClusterModel::decode(&planned).and_then(|m| {
-            let p = m.plan()?;
+            let p = m.plan(private.instance.as_deref())?;
             Some((m, p))
         }) else {
             let e = OpError::UnknownAtApply {
@@ -119,22 +121,32 @@ impl Resource for ClusterResource {
             );
         };
         let limit = time_limit(&model.timeouts, "create", Duration::from_secs(30 * 60));
-        match cluster::create(rt, &ctx.cancel, &plan, limit).await {
+        let (state, diagnostics) = match cluster::create(rt, &ctx.cancel, &plan, limit).await {
             Ok(reached) => {
                 model.record(&reached);
-                outcome(model.encode(), Diagnostics::new())
+                (model.encode(), Diagnostics::new())
             }
             Err(partial) => {
-                // Keep what was done: Terraform saves it tainted, and the next
-                // apply resets these hosts and installs again.
-                model.record(&partial.reached);
-                let mut state = model.encode();
-                nulls_for_unknowns(&mut state);
-                outcome(
-                    state,
-                    diagnose::error("Creating the cluster failed", &partial.error),
-                )
+                let d = diagnose::error("Creating the cluster failed", &partial.error);
+                if partial.reached.changed.is_empty() {
+                    // No host was touched: nothing to save, nothing to taint.
+                    (Value::Null, d)
+                } else {
+                    // Keep the hosts it wrote to, and only those: Terraform
+                    // saves them tainted, and the next apply resets them
+                    // (they carry this resource's marker) and installs again.
+                    model.record(&partial.reached);
+                    model.keep_only(&partial.reached, None);
+                    let mut state = model.encode();
+                    nulls_for_unknowns(&mut state);
+                    (state, d)
+                }
             }
+        };
+        StateOutcome {
+            state,
+            private: private.encode(),
+            diagnostics,
         }
     }
 
@@ -144,69 +156,81 @@ impl Resource for ClusterResource {
         prior: Value,
         planned: Value,
         _config: Value,
-        _private: Vec<u8>,
+        private: Vec<u8>,
     ) -> StateOutcome {
         let rt = match runtime(&self.runtime) {
             Ok(rt) => rt,
             Err(e) => return outcome(prior, diagnose::error("Cannot update the cluster", &e)),
         };
+        let private = Private::decode(&private).ensured();
+        let instance = private.instance.as_deref();
         let decoded = ClusterModel::decode(&prior).zip(ClusterModel::decode(&planned));
         let plans = decoded
             .as_ref()
-            .and_then(|(b, a)| Some((b.plan()?, a.plan()?)));
-        let (Some((prior_model, mut model)), Some((before, after))) = (decoded, plans) else {
+            .and_then(|(b, a)| Some((b.plan(instance)?, a.plan(instance)?)));
+        let (Some((prior_model, mut model)), Some((before, mut after))) = (decoded, plans) else {
             // Only configuration-side values (after import) change: nothing to do on hosts.
-            return outcome(planned, Diagnostics::new());
+            return StateOutcome {
+                state: planned,
+                private: private.encode(),
+                diagnostics: Diagnostics::new(),
+            };
         };
-        let id = prior_model
-            .id
-            .known()
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
+        // The cluster keeps its id: the stored one is the truth.
+        after.id = before.id.clone();
         let update = Update {
             before: &before,
             after: &after,
-            id: &id,
             needs_access: model.kubeconfig.is_unknown() || model.ca_certificate.is_unknown(),
             limit: time_limit(&model.timeouts, "update", Duration::from_secs(60 * 60)),
         };
-        match cluster::update(rt, &ctx.cancel, update).await {
+        let (state, diagnostics) = match cluster::update(rt, &ctx.cancel, update).await {
             Ok(reached) => {
                 model.record(&reached);
-                outcome(model.encode(), Diagnostics::new())
+                (model.encode(), Diagnostics::new())
             }
             Err(partial) => {
-                // The state reached so far: the next apply carries on from it.
-                let mut reached_model = prior_model;
+                // The state reached so far: the controllers it had (less those
+                // whose removal finished) and those it changed. The next
+                // apply carries on from there.
+                let mut reached_model = prior_model.clone();
                 reached_model.controllers = model.controllers;
+                reached_model.keep_only(&partial.reached, Some(&prior_model));
                 controllers::record_host_keys(
                     &mut reached_model.controllers,
                     &partial.reached.host_keys,
                 );
                 let mut state = reached_model.encode();
                 nulls_for_unknowns(&mut state);
-                outcome(
+                (
                     state,
                     diagnose::error("Updating the cluster failed", &partial.error),
                 )
             }
+        };
+        StateOutcome {
+            state,
+            private: private.encode(),
+            diagnostics,
         }
     }
 
-    async fn delete(&self, _ctx: &Ctx, prior: Value, _private: Vec<u8>) -> Diagnostics {
+    async fn delete(&self, _ctx: &Ctx, prior: Value, private: Vec<u8>) -> Diagnostics {
         let rt = match runtime(&self.runtime) {
             Ok(rt) => rt,
             Err(e) => return diagnose::error("Cannot delete the cluster", &e),
         };
-        let Ok(ControllersOnly {
-            controllers: models,
-        }) = from_value(&prior)
-        else {
+        let Ok(stored) = from_value::<ControllersOnly>(&prior) else {
             return Diagnostics::new();
         };
+        let private = Private::decode(&private);
+        let owner = cluster::Owner {
+            id: stored.id.unwrap_or_default(),
+            instance: private.instance,
+        };
         let mut d = Diagnostics::new();
-        for (key, r) in cluster::delete(rt, &controllers::hosts(&models)).await {
+        let controllers = controllers::hosts(&stored.controllers);
+        for (key, r) in cluster::delete(rt, &controllers, &owner).await {
             match r {
                 Ok(()) => {}
                 Err(e) if e.is_unreachable() => d.warning(
@@ -224,8 +248,9 @@ impl Resource for ClusterResource {
             Ok(rt) => rt,
             Err(e) => return outcome(current, diagnose::error("Cannot read the cluster", &e)),
         };
+        let instance = Private::decode(&private).instance;
         let Some((mut model, plan)) = ClusterModel::decode(&current).and_then(|m| {
-            let p = m.plan()?;
+            let p = m.plan(instance.as_deref())?;
             Some((m, p))
         }) else {
             return StateOutcome {
@@ -297,7 +322,14 @@ impl Resource for ClusterResource {
             Err(e) => return outcome(Value::Null, diagnose::error(summary, &e)),
         };
         match cluster::import(rt, &targets).await {
-            Ok(found) => outcome(ClusterModel::imported(&found).encode(), Diagnostics::new()),
+            Ok(found) => StateOutcome {
+                state: ClusterModel::imported(&found).encode(),
+                private: Private {
+                    instance: found.instance.clone(),
+                }
+                .encode(),
+                diagnostics: Diagnostics::new(),
+            },
             Err(e) => outcome(Value::Null, diagnose::error(summary, &e)),
         }
     }

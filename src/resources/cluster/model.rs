@@ -100,7 +100,7 @@ impl ClusterModel {
     }
 
     /// What host work needs, when the value holds all of it.
-    pub fn plan(&self) -> Option<ClusterPlan> {
+    pub fn plan(&self, instance: Option<&str>) -> Option<ClusterPlan> {
         let k0s_config = self.k0s_config.known()?.clone()?;
         let api_endpoint = self.api_endpoint.known()?.clone()?;
         let controllers = controllers::hosts(&self.controllers);
@@ -130,7 +130,49 @@ impl ClusterModel {
             order,
             k0s_config,
             api_endpoint,
+            id: self.id.known().cloned().flatten().unwrap_or_default(),
+            instance: instance.map(str::to_string),
         })
+    }
+
+    /// After a failed create or update, only the controllers the operation
+    /// changed, and those the state had already whose removal did not
+    /// finish: nothing else may be destroyed later in this resource's name.
+    pub fn keep_only(&mut self, reached: &ClusterReached, prior: Option<&ClusterModel>) {
+        let planned = std::mem::take(&mut self.controllers);
+        let prior_addresses: Vec<&str> = prior
+            .map(|p| p.controllers.values().map(|c| c.address.as_str()).collect())
+            .unwrap_or_default();
+        for (key, c) in planned {
+            if reached.changed.contains(&key) || prior_addresses.contains(&c.address.as_str()) {
+                self.controllers.insert(key, c);
+            }
+        }
+        if let Some(prior) = prior {
+            for (key, c) in &prior.controllers {
+                let kept = self.controllers.values().any(|k| k.address == c.address);
+                if kept || reached.removed.contains(&c.address) {
+                    continue;
+                }
+                let key = if self.controllers.contains_key(key) {
+                    format!("{key}-removing")
+                } else {
+                    key.clone()
+                };
+                self.controllers.insert(key, c.clone());
+            }
+        }
+        let kept: Vec<String> = self
+            .controllers
+            .values()
+            .map(|c| c.address.clone())
+            .collect();
+        if let Unknowable::Known(Some(addresses)) = &mut self.controller_addresses {
+            addresses.retain(|a| kept.contains(a));
+        }
+        if let Unknowable::Known(Some(status)) = &mut self.host_status {
+            status.retain(|k, _| self.controllers.contains_key(k));
+        }
     }
 
     /// Writes what the hosts reached into the model.
@@ -233,10 +275,12 @@ pub fn statuses(status: &BTreeMap<String, HostStatus>) -> BTreeMap<String, Strin
         .collect()
 }
 
-/// Only the controllers: enough to delete a cluster whatever else its state holds.
+/// Only the controllers and the id: enough to delete a cluster whatever else
+/// its state holds.
 #[derive(Debug, Deserialize)]
 pub struct ControllersOnly {
     pub controllers: ControllersModel,
+    pub id: Option<String>,
 }
 
 #[cfg(test)]
@@ -287,11 +331,11 @@ mod tests {
 
     #[test]
     fn the_plan_puts_the_leader_first_and_needs_the_rendered_config() {
-        let plan = stored().plan().unwrap();
+        let plan = stored().plan(None).unwrap();
         assert_eq!(plan.order, vec!["b".to_string(), "a".to_string()]);
         let mut unrendered = stored();
         unrendered.k0s_config = Unknowable::Unknown;
-        assert!(unrendered.plan().is_none());
+        assert!(unrendered.plan(None).is_none());
     }
 
     #[test]
@@ -310,6 +354,7 @@ mod tests {
                 kubeconfig: "kubeconfig".into(),
                 ca_certificate: "ca".into(),
             }),
+            ..ClusterReached::default()
         });
         let key = |k: &str| model.controllers[k].host_key.clone();
         assert_eq!(
@@ -325,5 +370,41 @@ mod tests {
         let mut state = model.encode();
         nulls_for_unknowns(&mut state);
         assert!(state.is_wholly_known());
+    }
+
+    #[test]
+    fn a_failed_update_keeps_unfinished_removals_and_changed_hosts_only() {
+        let prior = stored();
+        let mut planned = stored();
+        // "b" stays, "a" leaves, "c" and "d" are new.
+        planned.controllers.remove("a");
+        let new = |address: &str| ControllerModel {
+            address: address.into(),
+            ..prior.controllers["a"].clone()
+        };
+        planned.controllers.insert("c".into(), new("192.0.2.13"));
+        planned.controllers.insert("d".into(), new("192.0.2.14"));
+        let reached = ClusterReached {
+            changed: ["c".to_string()].into(),
+            ..ClusterReached::default()
+        };
+        let mut kept = planned.clone();
+        kept.keep_only(&reached, Some(&prior));
+        let addresses: Vec<&str> = kept
+            .controllers
+            .values()
+            .map(|c| c.address.as_str())
+            .collect();
+        // a's removal did not finish; d was never touched.
+        assert_eq!(addresses, vec!["192.0.2.11", "192.0.2.12", "192.0.2.13"]);
+
+        let reached = ClusterReached {
+            changed: ["c".to_string()].into(),
+            removed: ["192.0.2.11".to_string()].into(),
+            ..ClusterReached::default()
+        };
+        let mut kept = planned;
+        kept.keep_only(&reached, Some(&prior));
+        assert!(!kept.controllers.contains_key("a"));
     }
 }

@@ -23,6 +23,7 @@ use crate::ops::node::{self, NodeSeen};
 use crate::ops::OpError;
 use crate::resources::cluster::{nulls_for_unknowns, time_limit};
 use crate::resources::diagnose;
+use crate::resources::private::Private;
 use crate::resources::{identity_of, import_id_in, runtime, SharedRuntime};
 
 pub const TYPE_NAME: &str = "mke_node";
@@ -93,20 +94,33 @@ impl Resource for NodeResource {
             };
             return outcome(Value::Null, diagnose::error("Cannot create the node", &e));
         };
-        let plan = model.plan();
+        let private = Private::fresh();
+        let plan = model.plan(private.instance.as_deref());
         let limit = time_limit(&model.timeouts, "create", Duration::from_secs(20 * 60));
-        match node::create(rt, &ctx.cancel, &plan, limit).await {
+        let (state, diagnostics) = match node::create(rt, &ctx.cancel, &plan, limit).await {
             Ok(reached) => {
                 model.record(&reached);
-                outcome(model.encode(), Diagnostics::new())
+                (model.encode(), Diagnostics::new())
             }
             Err(partial) => {
-                model.record(&partial.reached);
-                let mut state = model.encode();
-                nulls_for_unknowns(&mut state);
                 let summary = format!("Joining {} failed", plan.address);
-                outcome(state, diagnose::error(&summary, &partial.error))
+                let d = diagnose::error(&summary, &partial.error);
+                if partial.reached.changed {
+                    // Saved tainted: the next apply wipes what this node wrote.
+                    model.record(&partial.reached);
+                    let mut state = model.encode();
+                    nulls_for_unknowns(&mut state);
+                    (state, d)
+                } else {
+                    // Nothing was written to the host: nothing to save or taint.
+                    (Value::Null, d)
+                }
             }
+        };
+        StateOutcome {
+            state,
+            private: private.encode(),
+            diagnostics,
         }
     }
 
@@ -116,7 +130,7 @@ impl Resource for NodeResource {
         prior: Value,
         planned: Value,
         _config: Value,
-        _private: Vec<u8>,
+        private: Vec<u8>,
     ) -> StateOutcome {
         let rt = match runtime(&self.runtime) {
             Ok(rt) => rt,
@@ -127,27 +141,34 @@ impl Resource for NodeResource {
         else {
             return outcome(planned, Diagnostics::new());
         };
-        let before = before_model.plan();
-        let mut after = model.plan();
+        let private = Private::decode(&private).ensured();
+        let before = before_model.plan(private.instance.as_deref());
+        let mut after = model.plan(private.instance.as_deref());
         // The Node keeps the name it registered with.
         after.node_name = before.node_name.clone();
         let limit = time_limit(&model.timeouts, "update", Duration::from_secs(30 * 60));
-        match node::update(rt, &ctx.cancel, &before, &after, limit).await {
+        let (state, diagnostics) = match node::update(rt, &ctx.cancel, &before, &after, limit).await
+        {
             Ok(reached) => {
                 model.record(&reached);
-                outcome(model.encode(), Diagnostics::new())
+                (model.encode(), Diagnostics::new())
             }
-            Err(partial) => outcome(
+            Err(partial) => (
                 prior,
                 diagnose::error(
                     &format!("Updating {} failed", after.address),
                     &partial.error,
                 ),
             ),
+        };
+        StateOutcome {
+            state,
+            private: private.encode(),
+            diagnostics,
         }
     }
 
-    async fn delete(&self, _ctx: &Ctx, prior: Value, _private: Vec<u8>) -> Diagnostics {
+    async fn delete(&self, _ctx: &Ctx, prior: Value, private: Vec<u8>) -> Diagnostics {
         let rt = match runtime(&self.runtime) {
             Ok(rt) => rt,
             Err(e) => return diagnose::error("Cannot delete the node", &e),
@@ -155,7 +176,8 @@ impl Resource for NodeResource {
         let Some(model) = NodeModel::decode(&prior) else {
             return Diagnostics::new();
         };
-        let deleted = node::delete(rt, &model.plan()).await;
+        let instance = Private::decode(&private).instance;
+        let deleted = node::delete(rt, &model.plan(instance.as_deref())).await;
         let mut d = Diagnostics::new();
         diagnose::warnings(&mut d, &deleted.warnings);
         for (summary, e) in &deleted.errors {
@@ -177,7 +199,8 @@ impl Resource for NodeResource {
             };
         };
         let mut d = Diagnostics::new();
-        let state = match node::read(rt, &model.plan()).await {
+        let instance = Private::decode(&private).instance;
+        let state = match node::read(rt, &model.plan(instance.as_deref())).await {
             NodeSeen::Gone => Value::Null,
             NodeSeen::Present(observed) => {
                 diagnose::warnings(&mut d, &observed.warnings);
@@ -210,7 +233,14 @@ impl Resource for NodeResource {
             Err(e) => return outcome(Value::Null, diagnose::error(summary, &e)),
         };
         match node::import(rt, &address, port).await {
-            Ok(found) => outcome(NodeModel::imported(&found).encode(), Diagnostics::new()),
+            Ok(found) => StateOutcome {
+                state: NodeModel::imported(&found).encode(),
+                private: Private {
+                    instance: found.instance.clone(),
+                }
+                .encode(),
+                diagnostics: Diagnostics::new(),
+            },
             Err(e) => outcome(Value::Null, diagnose::error(summary, &e)),
         }
     }

@@ -44,7 +44,7 @@ impl NodeModel {
         to_value(self).expect("the node model matches its schema")
     }
 
-    pub fn plan(&self) -> NodePlan {
+    pub fn plan(&self, instance: Option<&str>) -> NodePlan {
         NodePlan {
             cluster_id: self.cluster_id.clone(),
             version: self.k0s_version.clone(),
@@ -71,6 +71,7 @@ impl NodeModel {
                 .unwrap_or_default(),
             node_name: self.node_name.known().cloned().flatten(),
             status: self.status.known().cloned().flatten(),
+            instance: instance.map(str::to_string),
         }
     }
 
