@@ -70,13 +70,7 @@ impl Lifecycle {
         let started = Instant::now();
         let tf = versions::terraform(release)?;
         let s = Scenario::with(tf, &["c1", "w1"])?;
-        s.work.write(
-            "terraform.rc",
-            &format!(
-                "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"registry.terraform.io/mke/mke\"]\n  }}\n}}\n",
-                mirror().display()
-            ),
-        );
+        s.work.write("terraform.rc", &mirror_cli_config());
         let lifecycle = Lifecycle {
             s,
             release,
@@ -444,4 +438,71 @@ fn matrix_terraform_1_14_9() {
 #[test]
 fn matrix_terraform_1_15_5() {
     matrix(&versions::TERRAFORM_1_15_5);
+}
+
+/// A CLI configuration that installs `mke/mke` from [`mirror`] only.
+fn mirror_cli_config() -> String {
+    format!(
+        "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"registry.terraform.io/mke/mke\"]\n  }}\n}}\n",
+        mirror().display()
+    )
+}
+
+/// Below the floor: Terraform 1.0 to 1.4 install the provider and validate a
+/// configuration, then the provider stops them when it is configured, the
+/// first call of a plan.
+#[test]
+fn matrix_terraform_1_0_3_is_refused_after_init_and_validate() {
+    let Some(tf) = support::terraform::terraform_1_0_3() else {
+        return;
+    };
+    let work = support::terraform::Workdir::new(&format!(
+        "{}\nprovider \"mke\" {{}}\n\nresource \"mke_cluster\" \"main\" {{\n  name        = \"old\"\n  controllers = {{ c1 = {{ address = \"127.0.0.1\", port = 1 }} }}\n}}\n",
+        support::terraform::REQUIRED_PROVIDERS
+    ));
+    work.write("terraform.rc", &mirror_cli_config());
+    let init = work.run(&tf, &["init", "-input=false", "-no-color"]);
+    assert_eq!(init.code, 0, "init:\n{}", init.combined());
+    let validate = work.run(&tf, &["validate", "-no-color"]);
+    assert_eq!(validate.code, 0, "validate:\n{}", validate.combined());
+    let plan = work.run(&tf, &["plan", "-input=false", "-no-color"]);
+    assert_eq!(plan.code, 1, "plan:\n{}", plan.combined());
+    let flat = squash(&plan.stderr);
+    assert!(
+        flat.contains("Error: Terraform version not supported")
+            && flat.contains(
+                "Terraform 1.0.3 is too old for the mke provider: it needs Terraform 1.5 or later (or OpenTofu 1.6 or later)."
+            ),
+        "{}",
+        plan.combined()
+    );
+}
+
+/// The compatibility table of the docs has a row for every release the
+/// matrix runs, naming the test behind it, and for no other Terraform.
+#[test]
+fn the_docs_table_names_every_release_the_matrix_runs() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/index.md"))
+        .expect("docs/index.md");
+    let rows: Vec<&str> = docs
+        .lines()
+        .filter(|l| l.starts_with("| Terraform 1."))
+        .collect();
+    for release in versions::MATRIX {
+        let test = format!("matrix_terraform_{}", release.version.replace('.', "_"));
+        assert!(
+            rows.iter()
+                .any(|row| row.starts_with(&format!("| {} |", release.label))
+                    && row.contains(&format!("`{test}`"))),
+            "docs/index.md has no row for {} naming `{test}`:\n{}",
+            release.label,
+            rows.join("\n")
+        );
+    }
+    assert_eq!(
+        rows.len(),
+        versions::MATRIX.len() + 1,
+        "one row per release of the matrix, and 1.0.3:\n{}",
+        rows.join("\n")
+    );
 }
