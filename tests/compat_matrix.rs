@@ -11,12 +11,14 @@
 //! reset) and everything destroyed, leaving both hosts clean.
 //!
 //! Every release but 1.15.5 comes from a pinned Python package, installed on
-//! first use under the target dir (`support::versions`).
+//! first use under the target dir (`support::versions`). The lifecycles of
+//! all releases run at the same time (see [`started_runs`]).
 
 mod support;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Instant;
 
 use serde_json::Value as Json;
@@ -404,9 +406,124 @@ resource "terraform_data" "api_call" {
     }
 }
 
-fn matrix(release: &'static Release) {
+fn lifecycle(release: &'static Release) {
     if let Some(lifecycle) = Lifecycle::start(release) {
         lifecycle.run_all();
+    }
+}
+
+fn test_name(release: &Release) -> String {
+    format!("matrix_terraform_{}", release.version.replace('.', "_"))
+}
+
+/// Whether this run of the test binary selected `test`, as the harness
+/// reads its arguments: name filters (substrings, or whole names with
+/// `--exact`) and `--skip`.
+fn selected(test: &str) -> bool {
+    let mut filters = Vec::new();
+    let mut skips = Vec::new();
+    let mut exact = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--exact" => exact = true,
+            "--skip" => skips.extend(args.next()),
+            "--test-threads" | "--format" | "--color" | "--logfile" | "--shuffle-seed" | "-Z" => {
+                args.next();
+            }
+            flag if flag.starts_with('-') => {
+                if let Some(skip) = flag.strip_prefix("--skip=") {
+                    skips.push(skip.to_string());
+                }
+            }
+            filter => filters.push(filter.to_string()),
+        }
+    }
+    let matches = |pattern: &String| {
+        if exact {
+            test == pattern
+        } else {
+            test.contains(pattern.as_str())
+        }
+    };
+    (filters.is_empty() || filters.iter().any(matches)) && !skips.iter().any(matches)
+}
+
+type Outcome = Result<(), String>;
+
+/// The lifecycles of every selected release, all started at once by the
+/// first matrix test that runs. The harness runs as many tests at a time as
+/// there are cores (2 in CI), but a lifecycle mostly waits on Terraform, SSH
+/// and the hosts, and each has a test bed of its own: six together take
+/// about as long as two after another. Each test then waits for its own
+/// release's outcome, so every release still passes or fails by name.
+fn started_runs() -> &'static Mutex<HashMap<&'static str, mpsc::Receiver<Outcome>>> {
+    static RUNS: OnceLock<Mutex<HashMap<&'static str, mpsc::Receiver<Outcome>>>> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        remember_panic_locations();
+        let mut runs = HashMap::new();
+        for &release in versions::MATRIX.iter() {
+            let name = test_name(release);
+            if !selected(&name) {
+                continue;
+            }
+            let (sender, receiver) = mpsc::channel();
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    let outcome =
+                        std::panic::catch_unwind(|| lifecycle(release)).map_err(|panic| {
+                            let at = PANICKED_AT.with(|at| at.take()).unwrap_or_default();
+                            format!("{}\n(panicked at {at})", panic_text(panic.as_ref()))
+                        });
+                    let _ = sender.send(outcome);
+                })
+                .expect("start a lifecycle thread");
+            runs.insert(release.version, receiver);
+        }
+        Mutex::new(runs)
+    })
+}
+
+thread_local! {
+    /// Where this thread last panicked: a lifecycle's failure is reported by
+    /// another thread, its test's, which would otherwise show its own line.
+    static PANICKED_AT: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+}
+
+/// Records each panic's location for [`PANICKED_AT`], then reports the panic
+/// as before.
+fn remember_panic_locations() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(location) = info.location() {
+            PANICKED_AT.with(|at| at.set(Some(location.to_string())));
+        }
+        report(info);
+    }));
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the lifecycle panicked".to_string())
+}
+
+fn matrix(release: &'static Release) {
+    let started = started_runs()
+        .lock()
+        .expect("the runs' lock")
+        .remove(release.version);
+    let Some(outcome) = started else {
+        // Not foreseen from the arguments: run it here.
+        return lifecycle(release);
+    };
+    match outcome.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(failure)) => panic!("{failure}"),
+        Err(_) => panic!("{}: the lifecycle ended without a result", release.label),
     }
 }
 
@@ -489,7 +606,7 @@ fn the_docs_table_names_every_release_the_matrix_runs() {
         .filter(|l| l.starts_with("| Terraform 1."))
         .collect();
     for release in versions::MATRIX {
-        let test = format!("matrix_terraform_{}", release.version.replace('.', "_"));
+        let test = test_name(release);
         assert!(
             rows.iter()
                 .any(|row| row.starts_with(&format!("| {} |", release.label))
