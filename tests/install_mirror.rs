@@ -4,7 +4,8 @@
 //! default directory `~/.terraform.d/plugins` with no CLI configuration, once
 //! through an explicit `filesystem_mirror`, then `validate` and `plan`.
 //! `scripts/release.sh` is checked the same way: its zip, SHA256SUMS and
-//! manifest, and Terraform installing the zip as it is from a packed mirror.
+//! manifest, and Terraform installing the zip as it is from a packed mirror;
+//! and its GPG signature of SHA256SUMS, made with a throwaway key.
 
 mod support;
 
@@ -89,18 +90,38 @@ fn assert_same_file(copy: &Path, original: &[u8]) {
 }
 
 fn script(name: &str, args: &[&str], home: &Path) -> std::process::Output {
-    Command::new("bash")
-        .arg(repo().join("scripts").join(name))
+    script_env(name, args, home, &[])
+}
+
+/// Runs `scripts/<name>` with only the settings of this test: none of the
+/// caller's PLUGIN_DIR, SOURCE_DATE_EPOCH or signing key, plus `env`.
+fn script_env(
+    name: &str,
+    args: &[&str],
+    home: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("scripts").join(name))
         .args(args)
         .env("HOME", home)
         .env_remove("PLUGIN_DIR")
         .env_remove("SOURCE_DATE_EPOCH")
-        .output()
+        .env_remove("GPG_FINGERPRINT")
+        .env_remove("GNUPGHOME");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output()
         .unwrap_or_else(|e| panic!("running scripts/{name}: {e}"))
 }
 
 fn script_ok(name: &str, args: &[&str], home: &Path) -> String {
-    let out = script(name, args, home);
+    script_env_ok(name, args, home, &[])
+}
+
+fn script_env_ok(name: &str, args: &[&str], home: &Path, env: &[(&str, &str)]) -> String {
+    let out = script_env(name, args, home, env);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -340,13 +361,17 @@ fn release_script_writes_the_zip_sums_and_manifest_that_terraform_installs() {
     expected_files.sort();
     assert_eq!(files, expected_files);
 
+    // Both manifests are the committed one, as it is.
+    let committed = read(&repo().join("terraform-registry-manifest.json"));
+    let json: serde_json::Value = serde_json::from_slice(&committed).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"version": 1, "metadata": {"protocol_versions": ["6.0"]}})
+    );
     for name in [&manifest, "terraform-registry-manifest.json"] {
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dist.join(name)).unwrap()).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"version": 1, "metadata": {"protocol_versions": ["6.0"]}}),
-            "{name}"
+        assert!(
+            read(&dist.join(name)) == committed,
+            "{name} is not a copy of terraform-registry-manifest.json"
         );
     }
 
@@ -404,4 +429,164 @@ fn release_script_writes_the_zip_sums_and_manifest_that_terraform_installs() {
         .join(format!("terraform-provider-mke_v{VERSION}"));
     assert_same_file(&unpacked, &read(&binary));
     expect_success(&tf, "validate", &run(&["validate", "-no-color"]));
+}
+
+/// A GnuPG home of its own: the throwaway key lives there, and the agent gpg
+/// starts for it is stopped when the test ends.
+struct GnupgHome {
+    dir: tempfile::TempDir,
+}
+
+impl GnupgHome {
+    fn new() -> GnupgHome {
+        let dir = tempfile::Builder::new()
+            .prefix("mke-gnupg-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        GnupgHome { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn gpg(&self, args: &[&str]) -> Output {
+        let out = Command::new("gpg")
+            .arg("--batch")
+            .args(args)
+            .env("GNUPGHOME", self.path())
+            .output()
+            .unwrap_or_else(|e| panic!("running gpg: {e}"));
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// A new signing key without a passphrase; returns its fingerprint.
+    fn generate_key(&self) -> String {
+        let made = self.gpg(&[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "mke release test <release-test@example.invalid>",
+            "ed25519",
+            "sign",
+            "never",
+        ]);
+        assert_eq!(made.code, 0, "gpg --quick-gen-key:\n{}", made.combined());
+        let listed = self.gpg(&["--with-colons", "--list-secret-keys"]);
+        listed
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .and_then(|rest| rest.split(':').find(|f| !f.is_empty()))
+            .unwrap_or_else(|| panic!("no fingerprint in:\n{}", listed.stdout))
+            .to_string()
+    }
+}
+
+impl Drop for GnupgHome {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .args(["--kill", "gpg-agent"])
+            .env("GNUPGHOME", self.path())
+            .output();
+    }
+}
+
+#[test]
+fn release_script_signs_the_sums_with_a_detached_signature_that_gpg_verifies() {
+    if Command::new("gpg").arg("--version").output().is_err() {
+        terraform::unavailable("gpg is not installed (apt-get install gnupg)");
+        return;
+    }
+    let work = tempfile::Builder::new()
+        .prefix("mke-release-")
+        .tempdir()
+        .unwrap();
+    let gnupg = GnupgHome::new();
+    let fingerprint = gnupg.generate_key();
+    let dist = work.path().join("dist");
+    // What is signed is the sums, not the binary: a small stand-in that
+    // reports this version keeps the three releases below quick.
+    let binary = work.path().join("terraform-provider-mke");
+    std::fs::write(
+        &binary,
+        format!("#!/bin/sh\necho 'terraform-provider-mke {VERSION}'\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let gnupg_home = gnupg.path().to_str().unwrap();
+    let gnupg_env = [("GNUPGHOME", gnupg_home)];
+    let release = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![
+            "--binary",
+            binary.to_str().unwrap(),
+            "--out",
+            dist.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        script_env_ok("release.sh", &args, work.path(), env)
+    };
+
+    let log = release(&["--gpg-key", &fingerprint], &gnupg_env);
+    let sums = dist.join(format!("terraform-provider-mke_{VERSION}_SHA256SUMS"));
+    let signature = dist.join(format!("terraform-provider-mke_{VERSION}_SHA256SUMS.sig"));
+    assert!(
+        log.contains(&signature.display().to_string()),
+        "the script names the signature it wrote:\n{log}"
+    );
+    let bytes = read(&signature);
+    assert!(
+        !bytes.starts_with(b"-----BEGIN"),
+        "the signature is binary, not ASCII-armoured"
+    );
+    let verify = |signed: &Path| {
+        gnupg.gpg(&[
+            "--verify",
+            signature.to_str().unwrap(),
+            signed.to_str().unwrap(),
+        ])
+    };
+    let good = verify(&sums);
+    assert_eq!(good.code, 0, "{}", good.combined());
+    assert!(
+        good.stderr.contains("Good signature") && good.stderr.contains(&fingerprint),
+        "{}",
+        good.stderr
+    );
+
+    // A changed SHA256SUMS no longer matches the signature.
+    let tampered = work.path().join("tampered_SHA256SUMS");
+    let mut text = std::fs::read_to_string(&sums).unwrap();
+    text.replace_range(0..1, if text.starts_with('0') { "1" } else { "0" });
+    std::fs::write(&tampered, text).unwrap();
+    let bad = verify(&tampered);
+    assert_ne!(bad.code, 0, "a tampered file must not verify");
+    assert!(bad.stderr.contains("BAD signature"), "{}", bad.stderr);
+
+    // The key may come from GPG_FINGERPRINT instead of --gpg-key.
+    std::fs::remove_file(&signature).unwrap();
+    release(
+        &[],
+        &[
+            ("GNUPGHOME", gnupg_home),
+            ("GPG_FINGERPRINT", fingerprint.as_str()),
+        ],
+    );
+    assert_eq!(
+        verify(&sums).code,
+        0,
+        "signed with the key from the environment"
+    );
+
+    // Without a key there is no signature, and none left from an earlier run.
+    release(&[], &gnupg_env);
+    assert!(
+        !signature.exists(),
+        "an unsigned release must not keep the signature of an earlier SHA256SUMS"
+    );
 }

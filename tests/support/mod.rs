@@ -5,3 +5,4 @@ pub mod plugin;
 pub mod standin;
 pub mod terraform;
 pub mod testbed;
+pub mod versions;
