@@ -22,7 +22,7 @@ use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Instant;
 
 use serde_json::Value as Json;
-use support::e2e::{squash, standin, Scenario};
+use support::e2e::{provider_block, squash, standin, Scenario};
 use support::terraform::Output;
 use support::versions::{self, Release};
 
@@ -154,7 +154,7 @@ resource "mke_cluster" "main" {{
   controllers     = {{ c1 = {{ address = "{c1}" }} }}
 }}
 {worker}{extra}"#,
-            provider = self.s.provider_block("30s"),
+            provider = provider_block("30s"),
             standin = standin(),
             c1 = self.address("c1"),
         )
