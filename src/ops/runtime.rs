@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use mke_ssh::{Host, Pool, Target};
+use mke_ssh::{ConnectPolicy, Host, Pool, Target};
 
 use super::node_list::NodeLists;
 use super::phase::lock::{HostLock, Locks};
@@ -125,18 +125,33 @@ impl Runtime {
         &self.pool
     }
 
-    pub async fn connect(&self, target: &Target, timeout: Duration) -> Result<Arc<Host>, OpError> {
-        Ok(self.pool.connect(target, timeout).await?)
+    /// The host's shared connection. `policy` is [`patient`](Self::patient),
+    /// [`quick`](Self::quick), or a bare timeout (which retries no refused login).
+    pub async fn connect(
+        &self,
+        target: &Target,
+        policy: impl Into<ConnectPolicy>,
+    ) -> Result<Arc<Host>, OpError> {
+        Ok(self.pool.connect(target, policy).await?)
     }
 
-    /// Connect timeout for create and update: the provider's `ssh.timeout`.
-    pub fn patient(&self) -> Duration {
-        self.settings.ssh.timeout
+    /// How create and update connect: for up to the provider's `ssh.timeout`,
+    /// retrying refused logins too, since a freshly created machine answers
+    /// SSH before its authorized keys are in place.
+    pub fn patient(&self) -> ConnectPolicy {
+        ConnectPolicy {
+            timeout: self.settings.ssh.timeout,
+            retry_refused_login: true,
+        }
     }
 
-    /// Connect timeout for read and delete, which must not hang on a dead host.
-    pub fn quick(&self) -> Duration {
-        self.settings.ssh.timeout.min(QUICK_CONNECT)
+    /// How read and delete connect: they must not hang on a dead host, and a
+    /// refused login there is an answer (the machine is up), never retried.
+    pub fn quick(&self) -> ConnectPolicy {
+        ConnectPolicy {
+            timeout: self.settings.ssh.timeout.min(QUICK_CONNECT),
+            retry_refused_login: false,
+        }
     }
 
     /// Runs `f` on every item, at most `parallelism` at once, keeping order.

@@ -4,9 +4,23 @@
 
 use mke_ssh::SshError;
 
-/// When no session could be had on the host at all.
-const UNREACHABLE: &str = "Check that the host is up, that the address and port are right, and \
-                           that it accepts your SSH key; then run `terraform apply` again.";
+use tfplugin::Diagnostics;
+
+use crate::ops::OpError;
+use crate::resources::diagnose;
+
+/// When nothing answered at the host's address.
+const UNREACHABLE: &str = "Check that the host is up and that the address and port are right; \
+                           then run `terraform apply` again.";
+
+/// When a machine that answered refused the login.
+const CHECK_THE_KEY: &str = "Check that the host accepts your SSH key (its user's \
+                             ~/.ssh/authorized_keys); then run `terraform apply` again.";
+
+/// After a read or destroy failed on a host that may be running: it is never taken for gone.
+const NOT_GONE: &str = "The host is not treated as gone while it answers this way, so nothing \
+                        was changed. If the machine no longer exists, `terraform state rm` \
+                        forgets the resource without touching any host.";
 
 /// When the host was reached and something on it failed.
 const FIX_AND_RETRY: &str = "Fix the cause shown above and run `terraform apply` again; the state \
@@ -19,20 +33,64 @@ pub fn ssh(e: &SshError) -> String {
                                             the new key and run `terraform apply -refresh=false`."
             .into(),
         SshError::LoginRefused { .. } => {
-            format!("Check private_key or the keys in ssh-agent. {UNREACHABLE}")
+            format!("Check private_key or the keys in ssh-agent. {CHECK_THE_KEY}")
         }
         SshError::BastionLoginRefused { .. } => {
-            format!("Check bastion_private_key or the keys in ssh-agent. {UNREACHABLE}")
+            format!("Check bastion_private_key or the keys in ssh-agent. {CHECK_THE_KEY}")
         }
         SshError::BastionHostKeyUnknown { .. } => {
             format!("Add it to ~/.ssh/known_hosts or set bastion_host_key. {UNREACHABLE}")
         }
-        e if e.is_unreachable() => UNREACHABLE.into(),
+        SshError::BastionConnect { .. } => {
+            format!("Check bastion_host and bastion_port and that the bastion is up. {UNREACHABLE}")
+        }
+        SshError::ConnectionRefused { .. } => format!(
+            "Nothing accepts SSH connections on that port: check the port and that sshd runs. \
+             {UNREACHABLE}"
+        ),
+        SshError::Unreachable { .. } | SshError::Connect { .. } => UNREACHABLE.into(),
         SshError::SudoNeedsPassword { user, .. } => format!(
             "Add a NOPASSWD rule for {user} in /etc/sudoers.d or connect as root. {FIX_AND_RETRY}"
         ),
         _ => FIX_AND_RETRY.into(),
     }
+}
+
+/// An error of a read or destroy. When a host (or the bastion, or a
+/// controller on the way) could be reached but not used, it also says that
+/// such a host is not taken for gone, and the way out when the user knows
+/// the machine is.
+pub fn read_or_destroy_error(summary: &str, e: &OpError) -> Diagnostics {
+    let mut text = e.to_string();
+    for more in [diagnose::hint(e).as_str(), not_gone(e).unwrap_or_default()] {
+        if !more.is_empty() {
+            text.push_str("\n\n");
+            text.push_str(more);
+        }
+    }
+    let mut d = Diagnostics::new();
+    d.error(summary, text);
+    d
+}
+
+fn not_gone(e: &OpError) -> Option<&'static str> {
+    match e {
+        OpError::Ssh(e) if !e.is_unreachable() && is_connect_failure(e) => Some(NOT_GONE),
+        _ => None,
+    }
+}
+
+fn is_connect_failure(e: &SshError) -> bool {
+    matches!(
+        e,
+        SshError::ConnectionRefused { .. }
+            | SshError::BastionConnect { .. }
+            | SshError::Connect { .. }
+            | SshError::LoginRefused { .. }
+            | SshError::BastionLoginRefused { .. }
+            | SshError::BastionHostKeyUnknown { .. }
+            | SshError::HostKeyChanged { .. }
+    )
 }
 
 #[cfg(test)]
@@ -70,11 +128,13 @@ mod tests {
             host: "root@h:22".into(),
             user: "root".into(),
             ssh_said: "root@h: Permission denied (publickey).".into(),
+            retried_for: None,
         });
         assert!(
-            text.contains("(root@h: Permission denied (publickey).) Check private_key or the keys in ssh-agent. Check that the host is up"),
+            text.contains("(root@h: Permission denied (publickey).) Check private_key or the keys in ssh-agent. Check that the host accepts your SSH key"),
             "{text}"
         );
+
         let text = shown(SshError::BastionLoginRefused {
             host: "root@h:22".into(),
             bastion: "jump@b:22".into(),

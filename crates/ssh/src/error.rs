@@ -8,7 +8,42 @@ use std::time::Duration;
 /// advice from the public fields below.
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
-    /// No SSH connection could be made, or it was lost.
+    /// Nothing answered at the address: every attempt timed out or found no route to it. The only
+    /// failure that says the machine may be gone; every other one is about a machine that is
+    /// there (or cannot be told apart from one).
+    #[error("cannot connect to {host}: {detail}")]
+    Unreachable {
+        /// `user@address:port`.
+        host: String,
+        /// What the last attempt ran into.
+        why: Unanswered,
+        /// What was tried and for how long, and what ssh said last.
+        detail: String,
+    },
+
+    /// Something at the address answered, and refused the TCP connection: nothing listens on the
+    /// SSH port (yet).
+    #[error("cannot connect to {host}: {detail}")]
+    ConnectionRefused {
+        /// `user@address:port`.
+        host: String,
+        /// What was tried and for how long, and what ssh said last.
+        detail: String,
+    },
+
+    /// The jump host could not be reached or did not carry the connection: nothing is known
+    /// about the host behind it.
+    #[error("cannot connect to {host} through the bastion {bastion}: {detail}")]
+    BastionConnect {
+        /// The target, `user@address:port`.
+        host: String,
+        /// The bastion, `user@address:port`.
+        bastion: String,
+        detail: String,
+    },
+
+    /// Any other failure to get or keep a session: the connection was reset or lost, the name
+    /// did not resolve, the login shell did not work.
     #[error("cannot connect to {host}: {detail}")]
     Connect {
         /// `user@address:port`.
@@ -18,13 +53,19 @@ pub enum SshError {
     },
 
     /// The host answered, but its login was refused with the key(s) offered.
-    #[error("cannot connect to {host}: the host refused the login of user {user} ({ssh_said})")]
+    #[error(
+        "cannot connect to {host}: the host refused the login of user {user} ({ssh_said}){}",
+        retried_suffix(*.retried_for)
+    )]
     LoginRefused {
         /// `user@address:port`.
         host: String,
         user: String,
         /// ssh's last complaint, e.g. `root@10.0.0.1: Permission denied (publickey).`
         ssh_said: String,
+        /// How long the login was retried (see [`ConnectPolicy`](crate::ConnectPolicy)); `None`
+        /// when the first refusal was final.
+        retried_for: Option<Duration>,
     },
 
     /// The jump host refused the login with the key(s) offered for it.
@@ -122,7 +163,10 @@ impl SshError {
     /// The host the error is about, as `user@address:port`.
     pub fn host(&self) -> &str {
         match self {
-            SshError::Connect { host, .. }
+            SshError::Unreachable { host, .. }
+            | SshError::ConnectionRefused { host, .. }
+            | SshError::BastionConnect { host, .. }
+            | SshError::Connect { host, .. }
             | SshError::LoginRefused { host, .. }
             | SshError::BastionLoginRefused { host, .. }
             | SshError::BastionHostKeyUnknown { host, .. }
@@ -136,17 +180,38 @@ impl SshError {
         }
     }
 
-    /// True when no session could be had on the host at all (not reached, or the login was
-    /// refused), as opposed to reached and misbehaving; Read reports such a host as `unreachable`
-    /// instead of failing.
+    /// True only when nothing answered at the host's address (a connect timeout, no route to the
+    /// host or its network): the one failure after which the machine may be taken for gone. A
+    /// refused connection or login, a changed host key and a failing bastion are not: the
+    /// machine may be running, and must not be treated as gone.
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            SshError::Connect { .. }
-                | SshError::LoginRefused { .. }
-                | SshError::BastionLoginRefused { .. }
-                | SshError::BastionHostKeyUnknown { .. }
-        )
+        matches!(self, SshError::Unreachable { .. })
+    }
+
+    /// True when the host refused the login with the key(s) offered.
+    pub fn is_login_refused(&self) -> bool {
+        matches!(self, SshError::LoginRefused { .. })
+    }
+}
+
+/// Why nothing answered at an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered {
+    /// No answer within the connect timeout (TCP or SSH banner).
+    Timeout,
+    /// EHOSTUNREACH, "No route to host".
+    NoRoute,
+    /// ENETUNREACH, "Network is unreachable".
+    NetworkUnreachable,
+}
+
+fn retried_suffix(retried_for: Option<Duration>) -> String {
+    match retried_for {
+        Some(after) => format!(
+            "; still refused after retrying for {}",
+            human_duration(after)
+        ),
+        None => String::new(),
     }
 }
 
@@ -208,24 +273,84 @@ mod tests {
     }
 
     #[test]
-    fn refused_logins_count_as_unreachable_like_other_connection_failures() {
-        let refused = SshError::LoginRefused {
+    fn only_an_address_that_does_not_answer_is_unreachable() {
+        let unreachable = SshError::Unreachable {
+            host: "root@h:22".into(),
+            why: Unanswered::NoRoute,
+            detail: "no SSH connection within 5s (2 attempts); last error: ssh: connect to host \
+                     h port 22: No route to host"
+                .into(),
+        };
+        assert!(unreachable.is_unreachable());
+        let there_but_not_usable = [
+            SshError::ConnectionRefused {
+                host: "root@h:22".into(),
+                detail: "Connection refused".into(),
+            },
+            SshError::LoginRefused {
+                host: "deploy@h:22".into(),
+                user: "deploy".into(),
+                ssh_said: "deploy@h: Permission denied (publickey).".into(),
+                retried_for: None,
+            },
+            SshError::HostKeyChanged {
+                host: "root@h:22".into(),
+                expected_fingerprint: "SHA256:old".into(),
+                presented_fingerprint: "SHA256:new".into(),
+            },
+            SshError::BastionConnect {
+                host: "root@h:22".into(),
+                bastion: "jump@b:22".into(),
+                detail: "No route to host".into(),
+            },
+            SshError::BastionLoginRefused {
+                host: "root@h:22".into(),
+                bastion: "jump@b:22".into(),
+                ssh_said: "Permission denied".into(),
+            },
+            SshError::Connect {
+                host: "root@h:22".into(),
+                detail: "the SSH connection was lost".into(),
+            },
+            SshError::SudoNeedsPassword {
+                host: "deploy@h:22".into(),
+                user: "deploy".into(),
+                detail: "sudo: a password is required".into(),
+            },
+        ];
+        for e in there_but_not_usable {
+            assert!(!e.is_unreachable(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_login_says_who_and_for_how_long_it_was_retried() {
+        let refused = |retried_for| SshError::LoginRefused {
             host: "deploy@h:22".into(),
             user: "deploy".into(),
             ssh_said: "deploy@h: Permission denied (publickey).".into(),
+            retried_for,
         };
-        assert!(refused.is_unreachable());
         assert_eq!(
-            refused.to_string(),
+            refused(None).to_string(),
             "cannot connect to deploy@h:22: the host refused the login of user deploy \
              (deploy@h: Permission denied (publickey).)"
         );
+        assert_eq!(
+            refused(Some(Duration::from_secs(30))).to_string(),
+            "cannot connect to deploy@h:22: the host refused the login of user deploy \
+             (deploy@h: Permission denied (publickey).); still refused after retrying for 30s"
+        );
+        assert!(refused(None).is_login_refused());
+    }
+
+    #[test]
+    fn a_sudo_password_prompt_names_the_user() {
         let sudo = SshError::SudoNeedsPassword {
             host: "deploy@h:22".into(),
             user: "deploy".into(),
             detail: "sudo: a password is required".into(),
         };
-        assert!(!sudo.is_unreachable());
         assert_eq!(
             sudo.to_string(),
             "user deploy on host deploy@h:22 needs passwordless sudo (sudo -n):\nsudo: a password \

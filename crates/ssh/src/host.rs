@@ -146,6 +146,7 @@ impl Host {
         persistence: Option<Arc<Persistence>>,
         counters: Arc<Counters>,
         deadline: Instant,
+        retry_refused_login: bool,
     ) -> Result<Host, SshError> {
         let started = Instant::now();
         let name = endpoint.name();
@@ -156,6 +157,7 @@ impl Host {
             pinned: pinned.as_ref(),
             defaults: &defaults,
             persistence: persistence.as_deref(),
+            retry_refused_login,
         };
         let probe = remote_command_line(
             PROBE_SCRIPT,
@@ -359,6 +361,8 @@ impl Host {
             pinned: Some(&self.host_key),
             defaults: &self.defaults,
             persistence: self.persistence.as_deref(),
+            // The host let us in before: a refusal now is not a machine still being set up.
+            retry_refused_login: false,
         };
         let (master, _) = answering_master(&spec, deadline, None, &self.counters).await?;
         info!(host = %self.name, "SSH connection re-established");

@@ -30,10 +30,10 @@ use std::time::Duration;
 pub use command::{
     shell_quote, Command, Output, StreamedOutput, DEFAULT_COMMAND_TIMEOUT, STDERR_TAIL_LINES,
 };
-pub use error::{human_duration, SshError};
+pub use error::{human_duration, SshError, Unanswered};
 pub use host::Host;
 pub use host_key::{fingerprint, normalize_host_key};
-pub use pool::Pool;
+pub use pool::{ConnectPolicy, Pool};
 
 /// A private key or other secret text. Printing it (Debug or Display) shows `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use crate::host_key::{
     TOFU_HOST_KEY_ALGORITHMS,
 };
 use crate::persist::{MasterIdentity, Persistence, Slot, SlotLock};
-use crate::{human_duration, Bastion, Secret, SshDefaults, SshError};
+use crate::{human_duration, Bastion, Secret, SshDefaults, SshError, Unanswered};
 
 const TARGET_ALIAS: &str = "mke-target";
 const BASTION_ALIAS: &str = "mke-bastion";
@@ -37,6 +37,11 @@ const MAX_ATTEMPT_CONNECT_TIMEOUT_SECS: u64 = 15;
 
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(250);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// Pauses between refused logins, when those are retried: a fresh machine's authorized_keys
+/// arrives within seconds to minutes, and each refusal costs the host a login attempt.
+const FIRST_LOGIN_RETRY_PAUSE: Duration = Duration::from_secs(1);
+const MAX_LOGIN_RETRY_PAUSE: Duration = Duration::from_secs(10);
 
 /// Where and as whom to log in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -82,6 +87,8 @@ pub(crate) struct LaunchSpec<'a> {
     pub(crate) defaults: &'a SshDefaults,
     /// Set when masters outlive the process; only pinned hosts get such a master.
     pub(crate) persistence: Option<&'a Persistence>,
+    /// Retry a refused login until the deadline instead of failing at once.
+    pub(crate) retry_refused_login: bool,
 }
 
 /// A running master and the session that talks to it.
@@ -250,9 +257,30 @@ async fn retire(slot: &Slot) {
     let _ = slot.remove();
 }
 
+/// What a failed attempt that may succeed later ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Snag {
+    /// Nothing answered at the target's address.
+    Unanswered(Unanswered),
+    /// The target refused the TCP connection.
+    Refused,
+    /// The bastion could not be reached or closed the connection.
+    Bastion,
+    /// Reset, closed during the handshake, a name that did not resolve (yet).
+    Other,
+}
+
+/// A failed attempt that may succeed later: what it ran into and what ssh said.
+struct Problem {
+    snag: Snag,
+    detail: String,
+}
+
 enum AttemptFailure {
     /// Nobody answered (yet): refused, unreachable, timed out, closed during the handshake.
-    Retry(String),
+    Retry(Problem),
+    /// The host refused the login; retried only when the caller asked for it.
+    LoginRefused(SshError),
     Fatal(SshError),
 }
 
@@ -266,12 +294,14 @@ async fn launch_with_retries<D: AsRef<Path>>(
 ) -> Result<(D, HostKey), SshError> {
     let started = Instant::now();
     let mut pause = FIRST_RETRY_PAUSE;
+    let mut login_pause = FIRST_LOGIN_RETRY_PAUSE;
     let mut attempts = 0u32;
-    let mut last_problem = String::from("no attempt finished");
+    let mut last: Option<Problem> = None;
+    let mut refused_login: Option<SshError> = None;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(gave_up(spec, started, attempts, &last_problem));
+            return Err(gave_up(spec, started, attempts, last, refused_login));
         }
         attempts += 1;
         let dir = fresh_dir().map_err(|source| SshError::Io {
@@ -287,29 +317,97 @@ async fn launch_with_retries<D: AsRef<Path>>(
             control_persist_secs,
             attempt_connect_timeout,
         );
-        match tokio::time::timeout(remaining, attempt).await {
-            Err(_elapsed) => return Err(gave_up(spec, started, attempts, &last_problem)),
+        let wait = match tokio::time::timeout(remaining, attempt).await {
+            Err(_elapsed) => {
+                // Cut at the deadline: what it was waiting for did not come in time.
+                let last = last.or(Some(Problem {
+                    snag: Snag::Unanswered(Unanswered::Timeout),
+                    detail: format!("no answer within {}", human_duration(remaining)),
+                }));
+                return Err(gave_up(spec, started, attempts, last, refused_login));
+            }
             Ok(Ok(host_key)) => return Ok((dir, host_key)),
             Ok(Err(AttemptFailure::Fatal(err))) => return Err(err),
-            Ok(Err(AttemptFailure::Retry(problem))) => {
-                debug!(host = spec.name, attempt = attempts, %problem, "SSH not answering yet");
-                last_problem = problem;
-                let wait = pause.min(deadline.saturating_duration_since(Instant::now()));
-                tokio::time::sleep(wait).await;
-                pause = (pause * 2).min(MAX_RETRY_PAUSE);
+            Ok(Err(AttemptFailure::LoginRefused(err))) if !spec.retry_refused_login => {
+                return Err(err)
             }
-        }
+            Ok(Err(AttemptFailure::LoginRefused(err))) => {
+                let wait = login_pause;
+                info!(
+                    host = spec.name,
+                    attempt = attempts,
+                    reason = %err,
+                    "{}: the login was refused; retrying in {} (a new machine may get its \
+                     authorized keys late)",
+                    spec.name,
+                    human_duration(wait)
+                );
+                refused_login = Some(err);
+                last = None;
+                login_pause = (login_pause * 2).min(MAX_LOGIN_RETRY_PAUSE);
+                wait
+            }
+            Ok(Err(AttemptFailure::Retry(problem))) => {
+                debug!(
+                    host = spec.name,
+                    attempt = attempts,
+                    problem = %problem.detail,
+                    "SSH not answering yet"
+                );
+                last = Some(problem);
+                refused_login = None;
+                let wait = pause;
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                wait
+            }
+        };
+        tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
     }
 }
 
-fn gave_up(spec: &LaunchSpec<'_>, started: Instant, attempts: u32, last: &str) -> SshError {
-    SshError::Connect {
-        host: spec.name.to_string(),
-        detail: format!(
-            "no SSH connection within {} ({attempts} attempt{}); last error: {last}",
-            human_duration(started.elapsed()),
-            if attempts == 1 { "" } else { "s" },
-        ),
+/// The error for a connection that did not come about by the deadline, typed by what the last
+/// attempt ran into.
+fn gave_up(
+    spec: &LaunchSpec<'_>,
+    started: Instant,
+    attempts: u32,
+    last: Option<Problem>,
+    refused_login: Option<SshError>,
+) -> SshError {
+    let elapsed = started.elapsed();
+    if let Some(SshError::LoginRefused {
+        host,
+        user,
+        ssh_said,
+        ..
+    }) = refused_login
+    {
+        return SshError::LoginRefused {
+            host,
+            user,
+            ssh_said,
+            retried_for: Some(elapsed),
+        };
+    }
+    let (snag, last) = match last {
+        Some(problem) => (problem.snag, problem.detail),
+        None => (Snag::Other, "no attempt finished".to_string()),
+    };
+    let host = spec.name.to_string();
+    let detail = format!(
+        "no SSH connection within {} ({attempts} attempt{}); last error: {last}",
+        human_duration(elapsed),
+        if attempts == 1 { "" } else { "s" },
+    );
+    match (snag, &spec.defaults.bastion) {
+        (Snag::Unanswered(why), _) => SshError::Unreachable { host, why, detail },
+        (Snag::Refused, _) => SshError::ConnectionRefused { host, detail },
+        (Snag::Bastion, Some(bastion)) => SshError::BastionConnect {
+            host,
+            bastion: bastion_name(bastion),
+            detail,
+        },
+        (Snag::Bastion | Snag::Other, _) => SshError::Connect { host, detail },
     }
 }
 
@@ -538,6 +636,7 @@ pub(crate) fn bastion_name(bastion: &Bastion) -> String {
     .name()
 }
 
+/// What ssh prints for failures that may pass: a machine still booting, sshd not started yet.
 const RETRYABLE: &[&str] = &[
     "Connection refused",
     "No route to host",
@@ -551,6 +650,48 @@ const RETRYABLE: &[&str] = &[
     "kex_exchange_identification",
     "Temporary failure in name resolution",
 ];
+
+/// What the bastion's ssh prints when the bastion answered but could not open the connection to
+/// the target: the target's side of the failure follows.
+const FORWARDING_FAILED: &[&str] = &["open failed", "connect failed", "forwarding failed"];
+
+/// What a retryable failure means, from ssh's logs: only a timeout or a missing route to the
+/// target's address says nothing answered there.
+fn snag(log: &str, proxy_log: &str, through_bastion: bool) -> Snag {
+    let mentions = |text: &str, needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if through_bastion && meaningful_lines(proxy_log).next().is_some() {
+        // The bastion's own connection failed unless it says it could not reach the target.
+        return if mentions(proxy_log, FORWARDING_FAILED) {
+            target_snag(proxy_log)
+        } else {
+            Snag::Bastion
+        };
+    }
+    target_snag(log)
+}
+
+fn target_snag(text: &str) -> Snag {
+    if text.contains("No route to host") {
+        Snag::Unanswered(Unanswered::NoRoute)
+    } else if text.contains("Network is unreachable") {
+        Snag::Unanswered(Unanswered::NetworkUnreachable)
+    } else if text.contains("Connection refused") {
+        Snag::Refused
+    } else if [
+        "Connection timed out",
+        "Operation timed out",
+        "timed out during banner exchange",
+    ]
+    .iter()
+    .any(|n| text.contains(n))
+    {
+        // ssh's ConnectTimeout covers the TCP connection and the banner; through a bastion a
+        // silent target shows as a banner that never came.
+        Snag::Unanswered(Unanswered::Timeout)
+    } else {
+        Snag::Other
+    }
+}
 
 const HOST_KEY_REFUSED: &[&str] = &[
     "REMOTE HOST IDENTIFICATION HAS CHANGED",
@@ -580,21 +721,27 @@ async fn classify_failure(spec: &LaunchSpec<'_>, log: &str, proxy_log: &str) -> 
         return AttemptFailure::Fatal(target_key_refused(spec, log).await);
     }
     if log.contains("Permission denied") {
-        return AttemptFailure::Fatal(SshError::LoginRefused {
+        return AttemptFailure::LoginRefused(SshError::LoginRefused {
             host: spec.name.to_string(),
             user: spec.endpoint.user.clone(),
             ssh_said: last_line(log),
+            retried_for: None,
         });
     }
     let detail = describe(log, proxy_log);
+    let snag = snag(log, proxy_log, spec.defaults.bastion.is_some());
     if mentions(log, RETRYABLE) || mentions(proxy_log, RETRYABLE) {
-        AttemptFailure::Retry(detail)
-    } else {
-        AttemptFailure::Fatal(SshError::Connect {
-            host: spec.name.to_string(),
-            detail,
-        })
+        return AttemptFailure::Retry(Problem { snag, detail });
     }
+    let host = spec.name.to_string();
+    AttemptFailure::Fatal(match (&spec.defaults.bastion, snag) {
+        (Some(bastion), Snag::Bastion) => SshError::BastionConnect {
+            host,
+            bastion: bastion_name(bastion),
+            detail,
+        },
+        _ => SshError::Connect { host, detail },
+    })
 }
 
 async fn target_key_refused(spec: &LaunchSpec<'_>, log: &str) -> SshError {
@@ -736,6 +883,83 @@ mod tests {
         assert!(check_config_value("address", "h\n  ProxyCommand x").is_err());
         assert!(check_config_value("user", "a\"b").is_err());
         assert!(check_config_value("user", "").is_err());
+    }
+
+    #[test]
+    fn only_timeouts_and_missing_routes_mean_nothing_answered() {
+        let direct = |log: &str| snag(log, "", false);
+        assert_eq!(
+            direct("ssh: connect to host 10.0.0.1 port 22: No route to host"),
+            Snag::Unanswered(Unanswered::NoRoute)
+        );
+        assert_eq!(
+            direct("ssh: connect to host 10.0.0.1 port 22: Network is unreachable"),
+            Snag::Unanswered(Unanswered::NetworkUnreachable)
+        );
+        assert_eq!(
+            direct("ssh: connect to host 10.0.0.1 port 22: Connection timed out"),
+            Snag::Unanswered(Unanswered::Timeout)
+        );
+        assert_eq!(
+            direct("Connection timed out during banner exchange"),
+            Snag::Unanswered(Unanswered::Timeout)
+        );
+        assert_eq!(
+            direct("ssh: connect to host 10.0.0.1 port 22: Connection refused"),
+            Snag::Refused
+        );
+        assert_eq!(
+            direct("kex_exchange_identification: read: Connection reset by peer"),
+            Snag::Other
+        );
+        assert_eq!(
+            direct("ssh: Could not resolve hostname h: Temporary failure in name resolution"),
+            Snag::Other
+        );
+    }
+
+    #[test]
+    fn behind_a_bastion_the_bastion_s_own_failure_is_not_the_target_s() {
+        let closed = "kex_exchange_identification: Connection closed by remote host\n\
+                      Connection closed by UNKNOWN port 65535\n";
+        assert_eq!(
+            snag(
+                closed,
+                "ssh: connect to host 10.0.0.9 port 22: No route to host\n",
+                true
+            ),
+            Snag::Bastion
+        );
+        assert_eq!(
+            snag(
+                closed,
+                "ssh: connect to host 10.0.0.9 port 22: Connection timed out\n",
+                true
+            ),
+            Snag::Bastion
+        );
+        assert_eq!(
+            snag(
+                closed,
+                "channel 0: open failed: connect failed: No route to host\nstdio forwarding \
+                 failed\n",
+                true
+            ),
+            Snag::Unanswered(Unanswered::NoRoute)
+        );
+        assert_eq!(
+            snag(
+                closed,
+                "channel 0: open failed: connect failed: Connection refused\nstdio forwarding \
+                 failed\n",
+                true
+            ),
+            Snag::Refused
+        );
+        assert_eq!(
+            snag("Connection timed out during banner exchange\n", "", true),
+            Snag::Unanswered(Unanswered::Timeout)
+        );
     }
 
     #[test]

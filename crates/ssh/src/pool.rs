@@ -24,6 +24,27 @@ pub struct Pool {
     slots: Arc<Mutex<HashMap<Endpoint, Slot>>>,
 }
 
+/// How hard [`Pool::connect`] tries. A bare [`Duration`] converts into the policy that retries
+/// only failures of the network and of sshd not listening yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectPolicy {
+    /// Give up after this (capped by [`SshDefaults::connect_timeout`]).
+    pub timeout: Duration,
+    /// Also retry a refused login, with pauses growing from 1 s to 10 s, until the timeout: a
+    /// freshly created machine answers SSH before its authorized keys are in place (cloud-init).
+    /// Off, the first refusal is final.
+    pub retry_refused_login: bool,
+}
+
+impl From<Duration> for ConnectPolicy {
+    fn from(timeout: Duration) -> ConnectPolicy {
+        ConnectPolicy {
+            timeout,
+            retry_refused_login: false,
+        }
+    }
+}
+
 /// The host of one login once connected; locked while a connection is being set up.
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Host>>>>;
 
@@ -66,11 +87,17 @@ impl Pool {
         &self.defaults
     }
 
-    /// The host's shared connection, started if there is none (or it died), giving up after
-    /// `timeout` (capped by [`SshDefaults::connect_timeout`]). Refused and unanswered attempts
-    /// are retried until then, since a freshly booted machine takes a while to start sshd.
-    pub async fn connect(&self, target: &Target, timeout: Duration) -> Result<Arc<Host>, SshError> {
-        let deadline = Instant::now() + timeout.min(self.defaults.connect_timeout);
+    /// The host's shared connection, started if there is none (or it died), giving up after the
+    /// policy's timeout (capped by [`SshDefaults::connect_timeout`]). Refused and unanswered
+    /// attempts are retried until then, since a freshly booted machine takes a while to start
+    /// sshd; refused logins only when the policy says so.
+    pub async fn connect(
+        &self,
+        target: &Target,
+        policy: impl Into<ConnectPolicy>,
+    ) -> Result<Arc<Host>, SshError> {
+        let policy = policy.into();
+        let deadline = Instant::now() + policy.timeout.min(self.defaults.connect_timeout);
         let endpoint = Endpoint {
             user: target
                 .user
@@ -118,6 +145,7 @@ impl Pool {
                 self.persistence.clone(),
                 self.counters.clone(),
                 deadline,
+                policy.retry_refused_login,
             )
             .await?,
         );

@@ -256,7 +256,8 @@ async fn connection_refused_gives_up_at_the_deadline() {
         "gave up after {elapsed:?}"
     );
     let message = err.to_string();
-    assert!(matches!(err, SshError::Connect { .. }), "{err:?}");
+    assert!(matches!(err, SshError::ConnectionRefused { .. }), "{err:?}");
+    assert!(!err.is_unreachable(), "something answered: {err:?}");
     assert!(
         message.starts_with(&format!(
             "cannot connect to root@127.0.0.1:{port}: no SSH connection within"
@@ -307,15 +308,62 @@ async fn an_unauthorized_key_fails_at_once_without_retrying() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let message = err.to_string();
     assert!(
-        matches!(&err, SshError::LoginRefused { user, .. } if user == "root"),
+        matches!(&err, SshError::LoginRefused { user, retried_for: None, .. } if user == "root"),
         "{err:?}"
     );
-    assert!(err.is_unreachable());
+    assert!(!err.is_unreachable(), "the host answered: {err:?}");
     assert!(
         message.contains("refused the login of user root"),
         "{message}"
     );
     assert!(!message.contains("PRIVATE KEY"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_refused_until_the_key_is_authorized_is_retried_when_asked() {
+    let sshd = sshd_or_skip!("a_login_refused_until_the_key_is_authorized_is_retried_when_asked");
+    let late = sshd.dir.path().join("late_ed25519");
+    let late_public = keygen(&late, "ed25519");
+    let pool = Pool::new(mke_ssh::SshDefaults {
+        private_key: Some(std::fs::read_to_string(&late).unwrap().into()),
+        ..sshd.defaults()
+    });
+    let connecting = {
+        let pool = pool.clone();
+        let target = sshd.target();
+        tokio::spawn(async move {
+            pool.connect(
+                &target,
+                mke_ssh::ConnectPolicy {
+                    timeout: CONNECT,
+                    retry_refused_login: true,
+                },
+            )
+            .await
+        })
+    };
+    // Like cloud-init writing authorized_keys after sshd already answers: the key is added once
+    // sshd has refused it.
+    let refused = |sshd: &Sshd| {
+        sshd.log()
+            .iter()
+            .filter(|line| line.contains("Connection closed by authenticating user"))
+            .count()
+    };
+    common::wait_for("a refused login", Duration::from_secs(20), || {
+        refused(&sshd) >= 1
+    });
+    let authorized = sshd.dir.path().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&authorized).unwrap();
+    keys.push_str(&format!("{late_public}\n"));
+    std::fs::write(&authorized, keys).unwrap();
+
+    let host = connecting
+        .await
+        .unwrap()
+        .expect("connected once the key was authorized");
+    assert_eq!(host.check(&Command::new("echo in")).await.unwrap(), "in\n");
+    assert_eq!(sshd.logins(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,6 +542,36 @@ async fn a_bastion_carries_the_connection() {
 }
 
 #[tokio::test]
+async fn a_bastion_that_does_not_carry_the_connection_is_not_an_unreachable_target() {
+    let sshd =
+        sshd_or_skip!("a_bastion_that_does_not_carry_the_connection_is_not_an_unreachable_target");
+    let closed_port = common::free_port();
+    let pool = Pool::new(mke_ssh::SshDefaults {
+        bastion: Some(mke_ssh::Bastion {
+            host: "127.0.0.1".into(),
+            port: closed_port,
+            user: "root".into(),
+            private_key: None,
+            host_key: Some(sshd.host_public_key()),
+        }),
+        ..sshd.defaults()
+    });
+    let err = pool
+        .connect(&sshd.target(), Duration::from_secs(3))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SshError::BastionConnect { host, bastion, .. }
+            if *host == format!("root@127.0.0.1:{}", sshd.port)
+                && *bastion == format!("root@127.0.0.1:{closed_port}")),
+        "{err:?}"
+    );
+    assert!(!err.is_unreachable(), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("Connection refused"), "{message}");
+}
+
+#[tokio::test]
 async fn an_unpinned_bastion_must_be_a_known_host() {
     let sshd = sshd_or_skip!("an_unpinned_bastion_must_be_a_known_host");
     // A name no ~/.ssh/known_hosts has an entry for, resolving to the test sshd.
@@ -519,7 +597,7 @@ async fn an_unpinned_bastion_must_be_a_known_host() {
             if *bastion == format!("root@localhost:{}", sshd.port)),
         "{err:?}"
     );
-    assert!(err.is_unreachable());
+    assert!(!err.is_unreachable());
     assert!(
         message.starts_with(&format!(
             "cannot connect to root@127.0.0.1:{0}: the host key of bastion root@localhost:{0} \

@@ -2,11 +2,9 @@
 //! without a pinned key is trusted on first use; the key it presented is
 //! handed back so the resource records it.
 
+use mke_ssh::{ConnectPolicy, Host};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
-
-use mke_ssh::Host;
 
 use crate::ops::{ControllerHost, OpError, Runtime, Step};
 
@@ -22,13 +20,13 @@ pub struct Reached {
 pub async fn connect_controllers(
     rt: &Runtime,
     controllers: &BTreeMap<String, ControllerHost>,
-    timeout: Duration,
+    policy: ConnectPolicy,
 ) -> (Reached, Result<(), OpError>) {
     let items: Vec<(String, ControllerHost)> = controllers.clone().into_iter().collect();
     let results = rt
         .each(items, |(key, c)| async move {
             let step = Step::start(&c.address, "connect");
-            let r = rt.connect(&c.target(), timeout).await;
+            let r = rt.connect(&c.target(), policy).await;
             if r.is_ok() {
                 step.done();
             }
@@ -58,22 +56,32 @@ pub async fn connect_controllers(
 }
 
 /// The first controller that answers, in key order. The host key of the
-/// controller reached is added to `host_keys`.
+/// controller reached is added to `host_keys`. Only a controller whose
+/// address does not answer at all is passed over for the next one; any other
+/// failure (a refused login, a changed host key, a refused connection, a
+/// failing bastion) is the answer.
 pub async fn first_controller(
     rt: &Runtime,
     controllers: &BTreeMap<String, ControllerHost>,
-    timeout: Duration,
+    policy: ConnectPolicy,
     host_keys: &mut BTreeMap<String, String>,
     node_address: &str,
 ) -> Result<Arc<Host>, OpError> {
     let mut last = None;
     for (key, c) in controllers {
-        match rt.connect(&c.target(), timeout).await {
+        match rt.connect(&c.target(), policy).await {
             Ok(h) => {
                 host_keys.insert(key.clone(), h.host_key().to_string());
                 return Ok(h);
             }
-            Err(e) if e.is_unreachable() => last = Some(e),
+            Err(e) if e.is_unreachable() => {
+                tracing::warn!(
+                    controller = key.as_str(),
+                    error = %e,
+                    "controller {key} does not answer; trying the next one"
+                );
+                last = Some(e);
+            }
             Err(e) => return Err(e),
         }
     }
