@@ -1,7 +1,9 @@
 //! Read: every controller is probed in parallel, one SSH round trip each,
-//! and compared with the stored cluster. An unreachable host is reported as
-//! such; one that answers but must not be trusted (a changed host key, sudo
-//! asking for a password) is refused.
+//! and compared with the stored cluster. Only a host whose address does not
+//! answer at all is reported as unreachable; any other failure (a refused
+//! login or connection, a changed host key, a failing bastion, sudo asking
+//! for a password, a probe that fails) is an error: the machine may well be
+//! running, so nothing about it may be taken for drift or for gone.
 
 use std::collections::BTreeMap;
 
@@ -11,10 +13,10 @@ use crate::ops::{ControllerHost, HostStatus, OpError, Runtime};
 
 /// One controller as Read saw it.
 pub enum Seen {
+    /// Nothing answered at its address.
     Unreachable(OpError),
-    /// It answered, but must not be trusted or cannot be used as configured:
-    /// an error, not drift.
-    Refused(OpError),
+    /// It could not be read: an error, neither drift nor gone.
+    Failed(OpError),
     Found(ControllerSeen),
 }
 
@@ -57,14 +59,10 @@ impl ControllerSeen {
 }
 
 fn seen_after(e: OpError) -> Seen {
-    use mke_ssh::SshError;
-    match e {
-        OpError::Ssh(
-            SshError::HostKeyChanged { .. }
-            | SshError::InvalidHostKey { .. }
-            | SshError::SudoNeedsPassword { .. },
-        ) => Seen::Refused(e),
-        e => Seen::Unreachable(e),
+    if e.is_unreachable() {
+        Seen::Unreachable(e)
+    } else {
+        Seen::Failed(e)
     }
 }
 

@@ -1,6 +1,12 @@
 //! Delete: connect → lock → probe → the host must be this node's (else
 //! nothing happens) → drain (a reachable node only) → delete the Node
 //! object → wipe the host.
+//!
+//! Fails closed: only a node whose address does not answer at all is taken
+//! for gone (its Node object is deleted without a drain). A node or
+//! controller that refuses the login or the connection, presents another
+//! host key or cannot be reached through the bastion fails the delete before
+//! anything is drained, deleted or wiped, and the node stays in state.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +29,11 @@ pub async fn delete(rt: &Runtime, plan: &NodePlan) -> Deleted {
     let mut out = Deleted::default();
     let (host, unreachable) = match rt.connect(&plan.target(), rt.quick()).await {
         Ok(h) => (Some(h), None),
-        Err(e) => (None, Some(e)),
+        Err(e) if e.is_unreachable() => (None, Some(e)),
+        Err(e) => {
+            out.errors.push((untouched(plan), e));
+            return out;
+        }
     };
     let mut lock = None;
     let mut owned = None;
@@ -64,6 +74,14 @@ pub async fn delete(rt: &Runtime, plan: &NodePlan) -> Deleted {
     out
 }
 
+/// The summary of a failure that left everything as it was.
+fn untouched(plan: &NodePlan) -> String {
+    format!(
+        "Cannot delete the node at {}; nothing was drained, deleted or wiped",
+        plan.address
+    )
+}
+
 /// Drains the node (when its host answers and is this node's) and deletes
 /// its Node object. `unreachable` is why the host did not answer.
 async fn remove_from_cluster(
@@ -78,7 +96,8 @@ async fn remove_from_cluster(
     let controller =
         match first_controller(rt, &plan.controllers, rt.quick(), &mut keys, &plan.address).await {
             Ok(c) => c,
-            Err(e) => {
+            Err(e) if e.is_unreachable() || plan.controllers.is_empty() => {
+                // The cluster itself is gone: there is nothing to drain into.
                 out.warnings.push(Warning::because(
                     "No controller answered; the Node object was not deleted",
                     e,
@@ -86,6 +105,10 @@ async fn remove_from_cluster(
                         "Delete it later with `k0s kubectl delete node {name}` on a controller."
                     ),
                 ));
+                return;
+            }
+            Err(e) => {
+                out.errors.push((untouched(plan), e));
                 return;
             }
         };

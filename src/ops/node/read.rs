@@ -2,6 +2,12 @@
 //! probed (one round trip); the Node object comes from the listing shared by
 //! every `mke_node` of the refresh. Only the label and taint keys the node
 //! manages are compared.
+//!
+//! Only an address that does not answer at all is `unreachable` (a warning,
+//! state kept). A host or controller that refuses the login or the
+//! connection, presents another host key, or cannot be reached through the
+//! bastion fails the read: the machine may be running, so nothing about it
+//! may be taken for drift or for gone.
 
 use std::collections::BTreeMap;
 
@@ -32,7 +38,17 @@ pub struct NodeObserved {
     pub warnings: Vec<Warning>,
 }
 
-pub async fn read(rt: &Runtime, plan: &NodePlan) -> NodeSeen {
+/// Why the cluster side learned nothing.
+enum ClusterSide {
+    /// No controller's address answered.
+    Unanswered(OpError),
+    /// A controller answered, but listing the Nodes failed.
+    Lookup(OpError),
+    /// A controller refused us or must not be trusted.
+    Failed(OpError),
+}
+
+pub async fn read(rt: &Runtime, plan: &NodePlan) -> Result<NodeSeen, OpError> {
     let name = plan.name().to_string();
     let host_side = async {
         let host = rt.connect(&plan.target(), rt.quick()).await?;
@@ -44,13 +60,26 @@ pub async fn read(rt: &Runtime, plan: &NodePlan) -> NodeSeen {
         }
         let mut keys = BTreeMap::new();
         let controller =
-            first_controller(rt, &plan.controllers, rt.quick(), &mut keys, &plan.address).await?;
-        let info = rt.node_lists().lookup(&controller, &name).await?;
-        Ok::<_, OpError>(Some((info, keys)))
+            first_controller(rt, &plan.controllers, rt.quick(), &mut keys, &plan.address)
+                .await
+                .map_err(|e| {
+                    if e.is_unreachable() {
+                        ClusterSide::Unanswered(e)
+                    } else {
+                        ClusterSide::Failed(e)
+                    }
+                })?;
+        let info = rt
+            .node_lists()
+            .lookup(&controller, &name)
+            .await
+            .map_err(ClusterSide::Lookup)?;
+        Ok(Some((info, keys)))
     };
     let (facts, seen) = tokio::join!(host_side, cluster_side);
     let mut observed = NodeObserved::default();
     let status = match facts {
+        Err(e) if !e.is_unreachable() => return Err(e),
         Err(e) => {
             observed.warnings.push(Warning::because(
                 format!("Node {} is unreachable", plan.address),
@@ -64,7 +93,7 @@ pub async fn read(rt: &Runtime, plan: &NodePlan) -> NodeSeen {
                 host = plan.address.as_str(),
                 "k0s is gone from the host; removing mke_node from state"
             );
-            return NodeSeen::Gone;
+            return Ok(NodeSeen::Gone);
         }
         Ok(f) => {
             observed.version = f.running_version().filter(|v| *v != plan.version);
@@ -84,7 +113,8 @@ pub async fn read(rt: &Runtime, plan: &NodePlan) -> NodeSeen {
             }
         }
         Ok(None) => status,
-        Err(e) => {
+        Err(ClusterSide::Failed(e)) => return Err(e),
+        Err(ClusterSide::Unanswered(e)) => {
             observed.warnings.push(Warning::because(
                 "No controller answered",
                 e,
@@ -92,9 +122,17 @@ pub async fn read(rt: &Runtime, plan: &NodePlan) -> NodeSeen {
             ));
             status
         }
+        Err(ClusterSide::Lookup(e)) => {
+            observed.warnings.push(Warning::because(
+                format!("The Node object of {} could not be read", plan.address),
+                e,
+                "Labels, taints and registration were not checked.",
+            ));
+            status
+        }
     };
     observed.status = Some(status);
-    NodeSeen::Present(observed)
+    Ok(NodeSeen::Present(observed))
 }
 
 /// The labels and taints of the keys this resource manages.

@@ -26,8 +26,8 @@ pub use schema::{schema, timeouts_attribute};
 use crate::ops::cluster::{self, Seen, Update};
 use crate::ops::{HostStatus, OpError, Warning};
 use crate::resources::controllers;
-use crate::resources::diagnose;
 use crate::resources::private::Private;
+use crate::resources::{advice, diagnose};
 use crate::resources::{identity_of, import_id_in, runtime, SharedRuntime};
 use model::{statuses, ControllersOnly};
 
@@ -230,15 +230,28 @@ impl Resource for ClusterResource {
         };
         let mut d = Diagnostics::new();
         let controllers = controllers::hosts(&stored.controllers);
-        for (key, r) in cluster::delete(rt, &controllers, &owner).await {
-            match r {
-                Ok(()) => {}
-                Err(e) if e.is_unreachable() => d.warning(
-                    format!("Controller {key} was unreachable; it was not wiped"),
-                    format!("{e}\n\nk0s may still be installed there. Run `k0s stop; k0s reset` on it by hand."),
-                ),
-                Err(e) => d.extend(diagnose::error(&format!("Wiping controller {key} failed"), &e)),
-            }
+        let deleted = cluster::delete(rt, &controllers, &owner).await;
+        for (key, e) in &deleted.failed {
+            let summary = if deleted.wiped_none {
+                format!("Cannot delete controller {key}; no controller was wiped")
+            } else {
+                format!("Wiping controller {key} failed")
+            };
+            d.extend(advice::read_or_destroy_error(&summary, e));
+        }
+        if !deleted.wiped_none {
+            let warnings: Vec<Warning> = deleted
+                .unreachable
+                .into_iter()
+                .map(|(key, e)| {
+                    Warning::because(
+                        format!("Controller {key} was unreachable; it was not wiped"),
+                        e,
+                        "k0s may still be installed there. Run `k0s stop; k0s reset` on it by hand.",
+                    )
+                })
+                .collect();
+            diagnose::warnings(&mut d, &warnings);
         }
         d
     }
@@ -265,9 +278,9 @@ impl Resource for ClusterResource {
         let mut all_answered = true;
         for (key, seen) in cluster::read(rt, &plan).await {
             match seen {
-                Seen::Refused(e) => {
+                Seen::Failed(e) => {
                     all_answered = false;
-                    d.extend(diagnose::error(
+                    d.extend(advice::read_or_destroy_error(
                         &format!("Cannot read controller {key}"),
                         &e,
                     ));

@@ -22,8 +22,8 @@ pub use schema::schema;
 use crate::ops::node::{self, NodeSeen};
 use crate::ops::OpError;
 use crate::resources::cluster::{nulls_for_unknowns, time_limit};
-use crate::resources::diagnose;
 use crate::resources::private::Private;
+use crate::resources::{advice, diagnose};
 use crate::resources::{identity_of, import_id_in, runtime, SharedRuntime};
 
 pub const TYPE_NAME: &str = "mke_node";
@@ -181,7 +181,7 @@ impl Resource for NodeResource {
         let mut d = Diagnostics::new();
         diagnose::warnings(&mut d, &deleted.warnings);
         for (summary, e) in &deleted.errors {
-            d.extend(diagnose::error(summary, e));
+            d.extend(advice::read_or_destroy_error(summary, e));
         }
         d
     }
@@ -201,11 +201,19 @@ impl Resource for NodeResource {
         let mut d = Diagnostics::new();
         let instance = Private::decode(&private).instance;
         let state = match node::read(rt, &model.plan(instance.as_deref())).await {
-            NodeSeen::Gone => Value::Null,
-            NodeSeen::Present(observed) => {
+            Ok(NodeSeen::Gone) => Value::Null,
+            Ok(NodeSeen::Present(observed)) => {
                 diagnose::warnings(&mut d, &observed.warnings);
                 model.record_observed(&observed);
                 model.encode()
+            }
+            Err(e) => {
+                // Neither gone nor drift: the state stays as it was.
+                d.extend(advice::read_or_destroy_error(
+                    &format!("Cannot read the node at {}", model.address),
+                    &e,
+                ));
+                current
             }
         };
         StateOutcome {
