@@ -507,17 +507,19 @@ impl ProviderService for ProviderServer {
             let ctx = self.ctx();
             let outcome = if planned.is_null() {
                 let diagnostics = resource
-                    .delete(&ctx, prior.clone(), req.planned_private)
+                    .delete(&ctx, prior.clone(), req.planned_private.clone())
                     .await;
-                // A failed delete keeps the object in state, so a rerun retries it.
-                let state = if diagnostics.has_errors() {
-                    prior
+                // A failed delete keeps the object in state, private data
+                // included (what the resource proves ownership with), so a
+                // rerun retries it.
+                let (state, private) = if diagnostics.has_errors() {
+                    (prior, req.planned_private)
                 } else {
-                    Value::Null
+                    (Value::Null, Vec::new())
                 };
                 crate::provider::StateOutcome {
                     state,
-                    private: Vec::new(),
+                    private,
                     diagnostics,
                 }
             } else if prior.is_null() {
