@@ -90,9 +90,10 @@ pub async fn stage_k0s(
 
 /// Puts k0s `version` at `/usr/local/bin/k0s`, skipping the transfer when
 /// the host already has it, and checks what `k0s version` says. `cancel`
-/// stops the upload or download ([`OpError::Cancelled`]); the binary in
-/// place then stays as it was, since both write a temporary file and rename
-/// it only when complete.
+/// returns at once with [`OpError::Cancelled`]. A stopped upload ends on the
+/// host too (its input ends) and its temporary file is removed; a download
+/// runs on there until it finishes or times out, and only a complete file
+/// is renamed into place.
 pub async fn stage_k0s_cancellable(
     cancel: &Cancel,
     host: &Arc<Host>,
