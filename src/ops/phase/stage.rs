@@ -10,7 +10,8 @@ use mke_ssh::{shell_quote, Command, Host};
 use sha2::{Digest, Sha256};
 
 use super::probe::HostFacts;
-use crate::ops::{OpError, Step};
+use crate::ops::progress::unless_cancelled;
+use crate::ops::{Cancel, OpError, Step};
 
 #[derive(Debug, Clone)]
 pub enum BinarySource {
@@ -75,9 +76,26 @@ pub async fn local_sha256(path: &PathBuf) -> Result<String, OpError> {
     Ok(sum)
 }
 
-/// Puts k0s `version` at `/usr/local/bin/k0s`, skipping the transfer when
-/// the host already has it, and checks what `k0s version` says.
+/// [`stage_k0s_cancellable`] without listening to Ctrl-C, for callers that
+/// do not hold the run's [`Cancel`] yet.
 pub async fn stage_k0s(
+    host: &Arc<Host>,
+    facts: &HostFacts,
+    version: &str,
+    source: &BinarySource,
+    timeout: Duration,
+) -> Result<Staged, OpError> {
+    stage_k0s_cancellable(&Cancel::new(), host, facts, version, source, timeout).await
+}
+
+/// Puts k0s `version` at `/usr/local/bin/k0s`, skipping the transfer when
+/// the host already has it, and checks what `k0s version` says. `cancel`
+/// returns at once with [`OpError::Cancelled`]. A stopped upload ends on the
+/// host too (its input ends) and its temporary file is removed; a download
+/// runs on there until it finishes or times out, and only a complete file
+/// is renamed into place.
+pub async fn stage_k0s_cancellable(
+    cancel: &Cancel,
     host: &Arc<Host>,
     facts: &HostFacts,
     version: &str,
@@ -102,7 +120,11 @@ pub async fn stage_k0s(
             if installed.as_deref() == Some(sum.as_str()) {
                 staged.skipped = true;
             } else {
-                staged.bytes_uploaded = host.upload(path, target, 0o755).await?;
+                staged.bytes_uploaded =
+                    unless_cancelled(cancel, host.name(), "uploading k0s", async {
+                        Ok(host.upload(path, target, 0o755).await?)
+                    })
+                    .await?;
                 let remote = remote_sha256(host).await?;
                 if remote != sum {
                     return Err(OpError::host(
@@ -135,8 +157,11 @@ pub async fn stage_k0s(
                      else echo 'neither curl nor wget is installed' >&2; exit 127; fi; \
                      chmod 755 \"$tmp\"; mv -f \"$tmp\" {target}; trap - EXIT"
                 );
-                host.check(&Command::new(script).timeout(timeout).display(format!("download k0s from {url}")))
-                    .await
+                let download = Command::new(script)
+                    .timeout(timeout)
+                    .display(format!("download k0s from {url}"));
+                unless_cancelled(cancel, host.name(), "downloading k0s", async { Ok(host.check(&download).await) })
+                    .await?
                     .map_err(|e| match e {
                         mke_ssh::SshError::CommandFailed { stderr_tail, .. } => OpError::host(
                             host.name(),
