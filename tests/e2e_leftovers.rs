@@ -139,9 +139,7 @@ async fn ctrl_c_stops_a_drain_and_leaves_the_node_cordoned() {
     let draining = tokio::spawn({
         let cancel = cancel.clone();
         let controller = controller.clone();
-        async move {
-            drain::drain_cancellable(&cancel, &controller, "w1", Duration::from_secs(600)).await
-        }
+        async move { drain::drain(&cancel, &controller, "w1", Duration::from_secs(600)).await }
     });
     let drain_runs = "pgrep -f '[k]0s kubectl .*drain w1' >/dev/null";
     let cordoned = "/usr/local/bin/k0s kubectl get node w1 -o json | \
@@ -213,7 +211,7 @@ async fn ctrl_c_stops_an_upload_and_leaves_no_partial_binary() {
         let host = host.clone();
         let source = BinarySource::Upload(big.clone());
         async move {
-            stage::stage_k0s_cancellable(
+            stage::stage_k0s(
                 &cancel,
                 &host,
                 &facts,

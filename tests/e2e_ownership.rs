@@ -213,6 +213,23 @@ fn a_create_killed_midway_is_finished_by_the_next_apply() {
         killed.combined()
     );
 
+    // The killed run's host locks go stale after 30 s without a refresh.
+    let started = Instant::now();
+    for h in ["c1", "c2"] {
+        loop {
+            let age = s.bed.host(h).exec_ok(
+                "f=/var/lib/mke-provider/lock; if [ -s $f ]; then echo $(( $(date +%s) - $(cut -d' ' -f1 $f) )); else echo 999; fi",
+            );
+            if age.trim().parse::<u64>().unwrap_or(0) > 30 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "the killed run's lock on {h} never went stale (age {age})"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
     // The rerun takes over the unfinished markers of its own create.
     let rerun = s.apply(&config);
     assert!(rerun.stdout.contains("Apply complete"), "{}", rerun.stdout);

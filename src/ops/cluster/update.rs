@@ -14,7 +14,7 @@ use super::steps::{join_controller, prepare};
 use super::{install_flags, ClusterPlan, ClusterReached};
 use crate::ops::phase::connect::connect_controllers;
 use crate::ops::phase::etcd::{Leaving, Peer};
-use crate::ops::phase::lock::release_all;
+use crate::ops::phase::lock::{self, release_all};
 use crate::ops::phase::outputs::admin_access;
 use crate::ops::phase::ownership::Claim;
 use crate::ops::phase::ownership::Owned;
@@ -104,6 +104,7 @@ async fn reconcile(
         let step = Step::start(host.name(), phase);
         if change.upgrade {
             stage::stage_k0s(
+                cancel,
                 host,
                 facts,
                 &plan.version,
@@ -170,6 +171,9 @@ async fn run(
     all_answered?;
     let hosts = connected.hosts;
     let locks = rt.lock_all(hosts.values()).await?;
+    // Ctrl-C, or a lock taken from this run, stops every wait and transfer.
+    let watch = lock::watch(cancel, &locks);
+    let cancel = watch.cancel();
     let result = async {
         let facts = probe::probe_each(rt, &hosts).await?;
         let id = after.id.as_str();
@@ -237,7 +241,7 @@ async fn run(
             }
             reached.changed.insert(key.clone());
             marker::write_marker(host, &after.marker(id)).await?;
-            prepare(host, f, after, c).await?;
+            prepare(cancel, host, f, after, c).await?;
             join_controller(cancel, anchor, host, after, c, id).await?;
             running.push(key.clone());
         }
@@ -274,7 +278,7 @@ async fn run(
     }
     .await;
     release_all(locks).await;
-    result
+    result.map_err(|e| watch.explain(e))
 }
 
 /// Takes a controller that left the configuration out of etcd and wipes it.
@@ -322,7 +326,7 @@ async fn remove_controller(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeMap;
 
     use super::*;
     use crate::ops::phase::stage::BinarySource;

@@ -22,17 +22,11 @@ pub async fn uncordon(controller: &Host, name: &str) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Drains `name` without listening to Ctrl-C. Callers that hold the run's
-/// [`Cancel`] use [`drain_cancellable`] instead.
-pub async fn drain(controller: &Host, name: &str, timeout: Duration) -> Result<(), OpError> {
-    drain_cancellable(&Cancel::new(), controller, name, timeout).await
-}
-
 /// Evicts the pods of node `name` through `controller`, within `timeout`
 /// (`drain_timeout`). Stops with [`OpError::Cancelled`] when `cancel` fires
 /// (Ctrl-C, or a lock lost: see [`super::lock::watch`]), stopping the drain
 /// on the controller too; the node then stays cordoned, as the drain left it.
-pub async fn drain_cancellable(
+pub async fn drain(
     cancel: &Cancel,
     controller: &Host,
     name: &str,

@@ -76,25 +76,13 @@ pub async fn local_sha256(path: &PathBuf) -> Result<String, OpError> {
     Ok(sum)
 }
 
-/// [`stage_k0s_cancellable`] without listening to Ctrl-C, for callers that
-/// do not hold the run's [`Cancel`] yet.
-pub async fn stage_k0s(
-    host: &Arc<Host>,
-    facts: &HostFacts,
-    version: &str,
-    source: &BinarySource,
-    timeout: Duration,
-) -> Result<Staged, OpError> {
-    stage_k0s_cancellable(&Cancel::new(), host, facts, version, source, timeout).await
-}
-
 /// Puts k0s `version` at `/usr/local/bin/k0s`, skipping the transfer when
 /// the host already has it, and checks what `k0s version` says. `cancel`
 /// returns at once with [`OpError::Cancelled`]. A stopped upload ends on the
 /// host too (its input ends) and its temporary file is removed; a download
 /// runs on there until it finishes or times out, and only a complete file
 /// is renamed into place.
-pub async fn stage_k0s_cancellable(
+pub async fn stage_k0s(
     cancel: &Cancel,
     host: &Arc<Host>,
     facts: &HostFacts,

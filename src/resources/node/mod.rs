@@ -168,7 +168,7 @@ impl Resource for NodeResource {
         }
     }
 
-    async fn delete(&self, _ctx: &Ctx, prior: Value, private: Vec<u8>) -> Diagnostics {
+    async fn delete(&self, ctx: &Ctx, prior: Value, private: Vec<u8>) -> Diagnostics {
         let rt = match runtime(&self.runtime) {
             Ok(rt) => rt,
             Err(e) => return diagnose::error("Cannot delete the node", &e),
@@ -177,7 +177,7 @@ impl Resource for NodeResource {
             return Diagnostics::new();
         };
         let instance = Private::decode(&private).instance;
-        let deleted = node::delete(rt, &model.plan(instance.as_deref())).await;
+        let deleted = node::delete(rt, &ctx.cancel, &model.plan(instance.as_deref())).await;
         let mut d = Diagnostics::new();
         diagnose::warnings(&mut d, &deleted.warnings);
         for (summary, e) in &deleted.errors {
