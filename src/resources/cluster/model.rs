@@ -25,6 +25,7 @@ pub struct ClusterModel {
     pub k0s_config_overrides: Option<String>,
     pub timeouts: Option<TimeoutsModel>,
     pub id: Unknowable<Option<String>>,
+    pub marker_id: Unknowable<Option<String>>,
     pub api_endpoint: Unknowable<Option<String>>,
     pub kubeconfig: Unknowable<Option<String>>,
     pub ca_certificate: Unknowable<Option<String>>,
@@ -252,6 +253,7 @@ impl ClusterModel {
             k0s_config_overrides: None,
             timeouts: None,
             id: Unknowable::Known(Some(found.id.clone())),
+            marker_id: Unknowable::Known(found.instance.clone()),
             api_endpoint: Unknowable::Known(Some(found.api_endpoint.clone())),
             kubeconfig: Unknowable::Known(Some(found.access.kubeconfig.clone())),
             ca_certificate: Unknowable::Known(Some(found.access.ca_certificate.clone())),
@@ -281,6 +283,7 @@ pub fn statuses(status: &BTreeMap<String, HostStatus>) -> BTreeMap<String, Strin
 pub struct ControllersOnly {
     pub controllers: ControllersModel,
     pub id: Option<String>,
+    pub marker_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -311,6 +314,7 @@ mod tests {
             k0s_config_overrides: None,
             timeouts: None,
             id: Unknowable::Unknown,
+            marker_id: Unknowable::Unknown,
             api_endpoint: Unknowable::Known(Some("https://192.0.2.12:6443".into())),
             kubeconfig: Unknowable::Unknown,
             ca_certificate: Unknowable::Unknown,

@@ -326,6 +326,7 @@ fn set(plan: &mut Plan, name: &str, value: Value) {
 }
 
 pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
+    crate::resources::private::plan(&mut plan.planned);
     let planned = plan.planned.clone();
     let addresses = controller_addresses(&planned, request.prior);
     match &addresses {

@@ -122,6 +122,14 @@ pub fn schema() -> Schema {
                     .computed()
                     .stable()
                     .description("The cluster's unique ID: the UID of its `kube-system` namespace."),
+                Attribute::string("marker_id")
+                    .computed()
+                    .stable()
+                    .description(
+                        "A random ID of this resource, written into `/etc/k0s/mke.json` on each of \
+                         its controllers: the provider resets, wipes or reinstalls only machines \
+                         whose marker carries it.",
+                    ),
                 Attribute::string("api_endpoint").computed().description(
                     "`https://<api.external_address or the first controller address>:6443`.",
                 ),

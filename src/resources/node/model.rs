@@ -29,6 +29,7 @@ pub struct NodeModel {
     pub drain_timeout: Option<String>,
     pub timeouts: Option<TimeoutsModel>,
     pub id: Unknowable<Option<String>>,
+    pub marker_id: Unknowable<Option<String>>,
     pub node_name: Unknowable<Option<String>>,
     pub status: Unknowable<Option<String>>,
 }
@@ -133,6 +134,7 @@ impl NodeModel {
             drain_timeout: None,
             timeouts: None,
             id: Unknowable::Known(Some(format!("{}/{}", found.cluster_id, found.node_name))),
+            marker_id: Unknowable::Known(found.instance.clone()),
             node_name: Unknowable::Known(Some(found.node_name.clone())),
             status: Unknowable::Known(Some(found.status.as_str().into())),
         }

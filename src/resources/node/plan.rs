@@ -52,6 +52,7 @@ pub fn validate_config(config: &Value) -> Diagnostics {
 /// The checks that need the prior state: a `k0s_version` change the node
 /// cannot make in place.
 pub fn plan_node(request: &PlanRequest<'_>, plan: &mut Plan) {
+    crate::resources::private::plan(&mut plan.planned);
     check_upgrade_in_place(request, plan, "node");
 }
 

@@ -72,6 +72,14 @@ pub fn schema() -> Schema {
                     .computed()
                     .stable()
                     .description("`<cluster_id>/<node_name>`."),
+                Attribute::string("marker_id")
+                    .computed()
+                    .stable()
+                    .description(
+                        "A random ID of this resource, written into the machine's \
+                         `/etc/k0s/mke.json`: the provider drains, resets or wipes the machine only \
+                         while its marker carries it.",
+                    ),
                 Attribute::string("node_name")
                     .computed()
                     .stable()
