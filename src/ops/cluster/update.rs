@@ -141,22 +141,27 @@ fn by_address(plan: &ClusterPlan) -> BTreeMap<String, (String, ControllerHost)> 
         .collect()
 }
 
-/// The controllers as the quorum checks see them.
+/// The controllers as the quorum checks see them: those of the plan, and
+/// those leaving it (still etcd members until they are removed).
 fn peers<'a>(
     after: &'a ClusterPlan,
     hosts: &'a BTreeMap<String, Arc<Host>>,
     facts: &'a BTreeMap<String, HostFacts>,
+    leaving: &'a [(String, ControllerHost, Option<Arc<Host>>)],
 ) -> Vec<Peer<'a>> {
-    after
-        .controllers
-        .iter()
-        .map(|(key, c)| Peer {
-            key,
-            controller: c,
-            host: hosts.get(key),
-            hostname: facts.get(key).map(|f| f.hostname.as_str()).unwrap_or(""),
-        })
-        .collect()
+    let planned = after.controllers.iter().map(|(key, c)| Peer {
+        key,
+        controller: c,
+        host: hosts.get(key),
+        hostname: facts.get(key).map(|f| f.hostname.as_str()).unwrap_or(""),
+    });
+    let going = leaving.iter().map(|(key, c, host)| Peer {
+        key,
+        controller: c,
+        host: host.as_ref(),
+        hostname: "",
+    });
+    planned.chain(going).collect()
 }
 
 async fn run(
@@ -180,8 +185,16 @@ async fn run(
         for (key, host) in &hosts {
             preflight(host, &facts[key], Expected::Controller(after.claim(id)))?;
         }
-        let peers = peers(after, &hosts, &facts);
         let old = by_address(update.before);
+        let kept = by_address(after);
+        let mut leaving = Vec::new();
+        for (address, (key, c)) in &old {
+            if !kept.contains_key(address) {
+                let host = rt.connect(&c.target(), rt.quick()).await.ok();
+                leaving.push((key.clone(), c.clone(), host));
+            }
+        }
+        let peers = peers(after, &hosts, &facts, &leaving);
         // Stopped controllers come back first: no controller is restarted
         // below while another member is down.
         let mut started = BTreeSet::new();
@@ -248,7 +261,6 @@ async fn run(
         let anchor = &hosts[running.first().ok_or_else(no_anchor)?];
         // Controllers whose address left the map leave etcd and are wiped,
         // one at a time.
-        let kept = by_address(after);
         for (address, (key, c)) in &old {
             if kept.contains_key(address) {
                 continue;
