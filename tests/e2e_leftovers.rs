@@ -209,7 +209,7 @@ async fn ctrl_c_stops_an_upload_and_leaves_no_partial_binary() {
     let staging = tokio::spawn({
         let cancel = cancel.clone();
         let host = host.clone();
-        let source = BinarySource::Upload(big.clone());
+        let source = BinarySource::new(Some(big.to_str().expect("a UTF-8 path")), None);
         async move {
             stage::stage_k0s(
                 &cancel,

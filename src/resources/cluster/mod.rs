@@ -19,7 +19,8 @@ use tfplugin::{
 
 pub use model::{nulls_for_unknowns, time_limit, ClusterModel, TimeoutsModel};
 pub use plan::{
-    cluster_spec, controller_addresses, plan_cluster, validate_config, validate_timeouts,
+    cluster_spec, controller_addresses, plan_binary_source, plan_cluster, validate_binary_source,
+    validate_config, validate_timeouts,
 };
 pub use schema::{schema, timeouts_attribute};
 

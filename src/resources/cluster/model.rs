@@ -19,6 +19,8 @@ pub struct ClusterModel {
     pub k0s_version: String,
     pub k0s_binary_path: Option<String>,
     pub k0s_download_url: Option<String>,
+    pub k0s_download_allow_http: Option<bool>,
+    pub k0s_sha256: Option<String>,
     pub controllers: ControllersModel,
     pub api: Option<ApiModel>,
     pub network: Option<NetworkModel>,
@@ -123,9 +125,11 @@ impl ClusterModel {
         Some(ClusterPlan {
             name: self.name.clone(),
             version: self.k0s_version.clone(),
-            source: BinarySource::new(
+            source: BinarySource::configured(
                 self.k0s_binary_path.as_deref(),
                 self.k0s_download_url.as_deref(),
+                self.k0s_download_allow_http.unwrap_or(false),
+                self.k0s_sha256.as_deref(),
             ),
             controllers,
             order,
@@ -227,6 +231,8 @@ impl ClusterModel {
             k0s_version: found.version.clone(),
             k0s_binary_path: None,
             k0s_download_url: None,
+            k0s_download_allow_http: None,
+            k0s_sha256: None,
             controllers,
             api: found
                 .settings
@@ -305,6 +311,8 @@ mod tests {
             k0s_version: mke_k0s::DEFAULT_K0S_VERSION.into(),
             k0s_binary_path: None,
             k0s_download_url: None,
+            k0s_download_allow_http: None,
+            k0s_sha256: None,
             controllers: BTreeMap::from([
                 ("a".to_string(), controller("192.0.2.11")),
                 ("b".to_string(), controller("192.0.2.12")),
