@@ -360,7 +360,7 @@ fn a_second_run_working_on_the_same_host_is_refused_clearly() {
     // Another provider process holds w1's lock and refreshed it just now.
     s.bed
         .host("w1")
-        .exec_ok("echo \"elsewhere:4242 $(date +%s)\" > /run/lock/mke-provider.lock");
+        .exec_ok("mkdir -p -m 700 /var/lib/mke-provider && echo \"$(date +%s) e15e elsewhere:4242\" > /var/lib/mke-provider/lock");
     let out = s.try_apply(&s.config(&["w1"], "  labels = { tier = \"web\" }"));
     assert_ne!(out.code, 0, "{}", out.combined());
     let text = squash(&out.combined());
@@ -369,8 +369,8 @@ fn a_second_run_working_on_the_same_host_is_refused_clearly() {
         "{text}"
     );
     // A lock left by a run that died is taken over once stale.
-    s.bed
-        .host("w1")
-        .exec_ok("echo \"elsewhere:4242 $(( $(date +%s) - 60 ))\" > /run/lock/mke-provider.lock");
+    s.bed.host("w1").exec_ok(
+        "echo \"$(( $(date +%s) - 60 )) e15e elsewhere:4242\" > /var/lib/mke-provider/lock",
+    );
     s.apply(&s.config(&["w1"], "  labels = { tier = \"web\" }"));
 }

@@ -17,6 +17,7 @@ resource "mke_cluster" "main" {
   name            = "airgap"
   k0s_version     = "v1.29.3+k0s.0"
   k0s_binary_path = "/srv/k0s/k0s-v1.29.3+k0s.0-amd64"
+  k0s_sha256      = var.k0s_sha256
 
   controllers = {
     cp1 = { address = "192.0.2.11" }
@@ -40,6 +41,7 @@ resource "mke_node" "worker" {
   controllers     = mke_cluster.main.controllers
   k0s_version     = mke_cluster.main.k0s_version
   k0s_binary_path = mke_cluster.main.k0s_binary_path
+  k0s_sha256      = mke_cluster.main.k0s_sha256
   address         = each.value
 }
 
@@ -47,4 +49,9 @@ variable "ssh_private_key" {
   description = "SSH private key for the hosts, e.g. TF_VAR_ssh_private_key=\"$(cat ~/.ssh/id_ed25519)\"."
   type        = string
   sensitive   = true
+}
+
+variable "k0s_sha256" {
+  description = "sha256 of the k0s binary at k0s_binary_path, as `sha256sum` prints it. The apply stops before any upload when the file has another."
+  type        = string
 }

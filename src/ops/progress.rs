@@ -82,6 +82,24 @@ where
     }
 }
 
+/// Runs `work` (a transfer, a drain: one long command) unless the run is
+/// cancelled first. On cancellation `work` is dropped: a command reading its
+/// stdin (an upload) sees the end of its input, but a command that only
+/// writes keeps running on the host until it ends or is stopped there (see
+/// `phase::drain`); what the host reached stays.
+pub async fn unless_cancelled<T>(
+    cancel: &Cancel,
+    host: &str,
+    what: &str,
+    work: impl Future<Output = Result<T, OpError>>,
+) -> Result<T, OpError> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(OpError::Cancelled { what: format!("{what} on {host}") }),
+        done = work => done,
+    }
+}
+
 /// Runs an operation within the resource's time limit, keeping what it
 /// reached: `work` records into the value it is given as it goes, and that
 /// value comes back whether it finished, failed or ran out of time.
@@ -113,4 +131,46 @@ pub async fn within_limit<T>(
             after: limit,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cancelled_run_stops_long_work_and_says_where() {
+        let cancel = Cancel::new();
+        let stopper = cancel.clone();
+        let work = async {
+            stopper.cancel();
+            std::future::pending::<Result<(), OpError>>().await
+        };
+        let e = unless_cancelled(&cancel, "root@10.0.0.7:22", "draining node w1", work)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stopped: Terraform asked the provider to stop (Ctrl-C) while draining node w1 on root@10.0.0.7:22"
+        );
+    }
+
+    #[tokio::test]
+    async fn work_that_finishes_keeps_its_result() {
+        let cancel = Cancel::new();
+        let done = unless_cancelled(&cancel, "h", "x", async { Ok::<u8, OpError>(7) }).await;
+        assert_eq!(done.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_run_cancelled_before_the_work_never_starts_it() {
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let work = async {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok::<(), OpError>(())
+        };
+        assert!(unless_cancelled(&cancel, "h", "x", work).await.is_err());
+        assert!(!started.load(std::sync::atomic::Ordering::SeqCst));
+    }
 }

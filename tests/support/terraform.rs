@@ -183,6 +183,21 @@ impl Workdir {
         self.run_env(tf, args, &[])
     }
 
+    /// Starts Terraform without waiting for it (to act on the hosts or the
+    /// provider while it runs); its output is collected by `wait_with_output`.
+    pub fn spawn(&self, tf: &Terraform, args: &[&str]) -> std::process::Child {
+        let mut cmd = Command::new(&tf.program);
+        cmd.args(args).current_dir(self.dir.path());
+        cmd.env_remove("TF_LOG").env_remove("TF_LOG_PATH");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {}: {e}", tf.program.display()))
+    }
+
     pub fn run_env(&self, tf: &Terraform, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(&tf.program);
         cmd.args(args).current_dir(self.dir.path());

@@ -41,6 +41,10 @@ pub struct NodeInfo {
     pub ready: bool,
     /// e.g. `v1.29.3+k0s`.
     pub kubelet_version: String,
+    /// When the kubelet last reported the `Ready` condition (`lastHeartbeatTime`), in seconds
+    /// since the epoch. A Node stays Ready for a grace period after its kubelet stopped, so only
+    /// a heartbeat newer than one read before a restart proves the kubelet came back.
+    pub ready_heartbeat: Option<i64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -87,10 +91,13 @@ struct NodeStatusJson {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ConditionJson {
     #[serde(rename = "type")]
     kind: String,
     status: String,
+    #[serde(default)]
+    last_heartbeat_time: String,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -142,11 +149,10 @@ fn node_info(node: NodeJson) -> Result<NodeInfo, NodeError> {
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ready = node
-        .status
-        .conditions
-        .iter()
-        .any(|c| c.kind == "Ready" && c.status == "True");
+    let ready_condition = node.status.conditions.iter().find(|c| c.kind == "Ready");
+    let ready = ready_condition.is_some_and(|c| c.status == "True");
+    let ready_heartbeat =
+        ready_condition.and_then(|c| crate::kube::parse_rfc3339(&c.last_heartbeat_time));
     Ok(NodeInfo {
         name: node.metadata.name,
         uid: node.metadata.uid,
@@ -155,6 +161,7 @@ fn node_info(node: NodeJson) -> Result<NodeInfo, NodeError> {
         unschedulable: node.spec.unschedulable,
         ready,
         kubelet_version: node.status.node_info.kubelet_version,
+        ready_heartbeat,
     })
 }
 
@@ -198,7 +205,7 @@ mod tests {
             "spec": {"podCIDR": "10.244.1.0/24", "unschedulable": true,
                      "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"},
                                 {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": "2024-04-02T10:00:00Z"}]},
-            "status": {"conditions": [{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": "True"}],
+            "status": {"conditions": [{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": "True", "lastHeartbeatTime": "2024-04-02T10:00:05Z"}],
                        "nodeInfo": {"kubeletVersion": "v1.29.3+k0s", "osImage": "Ubuntu 22.04.4 LTS"}}
         }"#;
         let node = parse_node_json(json).unwrap();
@@ -217,6 +224,7 @@ mod tests {
         assert!(node.unschedulable);
         assert!(node.ready);
         assert_eq!(node.kubelet_version, "v1.29.3+k0s");
+        assert_eq!(node.ready_heartbeat, Some(1_712_052_005));
     }
 
     #[test]

@@ -587,6 +587,441 @@ pub fn download_url(template: &str, version: &str, arch: &str) -> String {
         .replace("{arch}", arch)
 }
 
+/// How a k0s download URL reaches the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlScheme {
+    Https,
+    /// Plain text: only when the user opted in.
+    Http,
+    /// A file already on the host.
+    File,
+}
+
+impl UrlScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrlScheme::Https => "https",
+            UrlScheme::Http => "http",
+            UrlScheme::File => "file",
+        }
+    }
+}
+
+/// Why a k0s download URL (template) is refused. The messages never quote the URL: it may carry
+/// credentials. Positions count characters from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadUrlError {
+    #[error(
+        "it has no scheme: write it as `https://host/path` (or `file:///path` for a file on the \
+         host)"
+    )]
+    NoScheme,
+    #[error(
+        "it uses plain `http://`, so anyone on the network path can read the credentials it \
+         carries or swap the binary; use `https://`"
+    )]
+    PlainHttp,
+    #[error(
+        "the scheme `{0}://` is not supported: use `https://`, or `file://` for a file on the host"
+    )]
+    UnsupportedScheme(String),
+    #[error("it names no host after `{0}://`")]
+    NoHost(&'static str),
+    #[error("a `file://` URL names a file on the host itself (`file:///path`), not on {0:?}")]
+    FileOnOtherHost(String),
+    #[error("a `file://` URL cannot carry credentials (`user@`) or a query (`?…`)")]
+    FileWithCredentials,
+    #[error("it names no file: write `file:///path/to/k0s`")]
+    FileWithoutPath,
+    #[error("`{{{0}}}` is not a placeholder: only `{{version}}` and `{{arch}}` are replaced")]
+    UnknownPlaceholder(String),
+    #[error(
+        "the character {character:?} at position {position} cannot appear in a URL as is; \
+         percent-encode it (a space is `%20`)"
+    )]
+    InvalidCharacter { character: char, position: usize },
+}
+
+/// What replaces credentials when a URL is shown.
+pub const REDACTED: &str = "***";
+
+/// A URL split into the parts that matter here. Borrowed from a string already checked by
+/// [`check_url_text`], so `://` is present.
+#[derive(Debug, Clone, Copy)]
+struct UrlParts<'a> {
+    scheme: &'a str,
+    userinfo: Option<&'a str>,
+    host: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    fragment: Option<&'a str>,
+}
+
+impl<'a> UrlParts<'a> {
+    fn split(url: &'a str) -> Option<UrlParts<'a>> {
+        let (scheme, rest) = url.split_once("://")?;
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, rest) = rest.split_at(authority_end);
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => (Some(userinfo), host),
+            None => (None, authority),
+        };
+        let (rest, fragment) = match rest.split_once('#') {
+            Some((rest, fragment)) => (rest, Some(fragment)),
+            None => (rest, None),
+        };
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        };
+        Some(UrlParts {
+            scheme,
+            userinfo,
+            host,
+            path,
+            query: query.filter(|q| !q.is_empty()),
+            fragment,
+        })
+    }
+
+    fn has_credentials(&self) -> bool {
+        self.userinfo.is_some() || self.query.is_some()
+    }
+
+    /// The URL with its userinfo and query replaced by [`REDACTED`].
+    fn redacted(&self) -> String {
+        let mut shown = format!("{}://", self.scheme);
+        if self.userinfo.is_some() {
+            shown.push_str(REDACTED);
+            shown.push('@');
+        }
+        shown.push_str(self.host);
+        shown.push_str(self.path);
+        if self.query.is_some() {
+            shown.push('?');
+            shown.push_str(REDACTED);
+        }
+        if let Some(fragment) = self.fragment {
+            shown.push('#');
+            shown.push_str(fragment);
+        }
+        shown
+    }
+
+    /// The secret pieces as they may appear in a text, raw and percent-decoded, longest first:
+    /// the whole userinfo and query, and each user name, password and query value of at least
+    /// [`MIN_SECRET_PIECE`] characters (a shorter one is no credential, and scrubbing it
+    /// everywhere would garble the text).
+    fn secrets(&self) -> Vec<String> {
+        let mut whole: Vec<&str> = Vec::new();
+        let mut pieces: Vec<&str> = Vec::new();
+        if let Some(userinfo) = self.userinfo {
+            whole.push(userinfo);
+            match userinfo.split_once(':') {
+                Some((user, password)) => pieces.extend([user, password]),
+                None => pieces.push(userinfo),
+            }
+        }
+        if let Some(query) = self.query {
+            whole.push(query);
+            for pair in query.split('&') {
+                pieces.push(pair.split_once('=').map_or(pair, |(_, value)| value));
+            }
+        }
+        let pieces = pieces
+            .into_iter()
+            .filter(|p| p.chars().count() >= MIN_SECRET_PIECE);
+        let mut secrets: Vec<String> = Vec::new();
+        for piece in whole.into_iter().chain(pieces).filter(|p| !p.is_empty()) {
+            secrets.push(piece.to_string());
+            secrets.push(percent_decode(piece));
+        }
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        secrets
+    }
+}
+
+/// The shortest user name, password or query value scrubbed from texts on its own.
+const MIN_SECRET_PIECE: usize = 4;
+
+/// Characters a URL may hold unencoded (RFC 3986's unreserved and reserved sets, and `%`).
+fn is_url_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
+}
+
+/// Checks the characters of a template: URL characters, and braces only around `{version}` and
+/// `{arch}`.
+fn check_url_text(template: &str) -> Result<(), DownloadUrlError> {
+    let mut chars = template.char_indices().peekable();
+    while let Some((position, c)) = chars.next() {
+        if c == '{' {
+            let rest = &template[position + 1..];
+            let name_len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let (name, after) = rest.split_at(name_len);
+            if !name.is_empty() && after.starts_with('}') {
+                if name != "version" && name != "arch" {
+                    return Err(DownloadUrlError::UnknownPlaceholder(name.to_string()));
+                }
+                // Skip the name and the closing brace.
+                for _ in 0..=name_len {
+                    chars.next();
+                }
+                continue;
+            }
+        }
+        if !is_url_char(c) {
+            return Err(DownloadUrlError::InvalidCharacter {
+                character: c,
+                position: template[..position].chars().count() + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` with the userinfo and the query of every `scheme://` URL in it replaced by
+/// [`REDACTED`]; a URL ends at whitespace or a quote.
+fn redact_urls(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("://") {
+        shown.push_str(&rest[..start + 3]);
+        rest = &rest[start + 3..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || "\"'<>`".contains(c))
+            .unwrap_or(rest.len());
+        let (url, after) = rest.split_at(end);
+        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        let (authority, tail) = url.split_at(authority_end);
+        match authority.rfind('@') {
+            Some(at) => {
+                shown.push_str(REDACTED);
+                shown.push_str(&authority[at..]);
+            }
+            None => shown.push_str(authority),
+        }
+        match tail.find('?') {
+            Some(query) => {
+                shown.push_str(&tail[..=query]);
+                shown.push_str(REDACTED);
+                if let Some(fragment) = tail[query..].find('#') {
+                    shown.push_str(&tail[query + fragment..]);
+                }
+            }
+            None => shown.push_str(tail),
+        }
+        rest = after;
+    }
+    shown.push_str(rest);
+    shown
+}
+
+/// Where hosts download k0s from, as configured: `{version}` and `{arch}` are replaced per host
+/// ([`render`](DownloadTemplate::render)). Only `https://` and `file://` (a file on the host)
+/// are accepted, and `http://` when the user allows it. Userinfo (`user:password@`) and a query
+/// are credentials: `Debug` and `Display` show them as [`REDACTED`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct DownloadTemplate {
+    text: String,
+    scheme: UrlScheme,
+}
+
+impl DownloadTemplate {
+    pub fn parse(template: &str, allow_http: bool) -> Result<DownloadTemplate, DownloadUrlError> {
+        check_url_text(template)?;
+        let parts = UrlParts::split(template).ok_or(DownloadUrlError::NoScheme)?;
+        let valid_scheme = parts.scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && parts
+                .scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if !valid_scheme {
+            return Err(DownloadUrlError::NoScheme);
+        }
+        let scheme = match parts.scheme.to_ascii_lowercase().as_str() {
+            "https" => UrlScheme::Https,
+            "http" if allow_http => UrlScheme::Http,
+            "http" => return Err(DownloadUrlError::PlainHttp),
+            "file" => UrlScheme::File,
+            other => return Err(DownloadUrlError::UnsupportedScheme(other.to_string())),
+        };
+        match scheme {
+            UrlScheme::File => {
+                if parts.userinfo.is_some() || parts.query.is_some() {
+                    return Err(DownloadUrlError::FileWithCredentials);
+                }
+                if !parts.host.is_empty() && !parts.host.eq_ignore_ascii_case("localhost") {
+                    return Err(DownloadUrlError::FileOnOtherHost(parts.host.to_string()));
+                }
+                if parts.path.len() < 2 {
+                    return Err(DownloadUrlError::FileWithoutPath);
+                }
+            }
+            UrlScheme::Https | UrlScheme::Http => {
+                if parts.host.is_empty() {
+                    return Err(DownloadUrlError::NoHost(scheme.as_str()));
+                }
+            }
+        }
+        Ok(DownloadTemplate {
+            text: template.to_string(),
+            scheme,
+        })
+    }
+
+    pub fn scheme(&self) -> UrlScheme {
+        self.scheme
+    }
+
+    /// Whether it carries userinfo or a query, which are treated as credentials.
+    pub fn has_credentials(&self) -> bool {
+        self.parts().has_credentials()
+    }
+
+    /// The URL of `version` for `arch` (k0s's naming, see [`download_arch`]).
+    pub fn render(&self, version: &str, arch: &str) -> DownloadUrl {
+        DownloadUrl {
+            text: download_url(&self.text, version, arch),
+            scheme: self.scheme,
+        }
+    }
+
+    /// The template with its credentials replaced by [`REDACTED`].
+    pub fn redacted(&self) -> String {
+        self.parts().redacted()
+    }
+
+    fn parts(&self) -> UrlParts<'_> {
+        UrlParts::split(&self.text).expect("checked when parsed")
+    }
+}
+
+impl fmt::Debug for DownloadTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DownloadTemplate")
+            .field(&self.redacted())
+            .finish()
+    }
+}
+
+impl fmt::Display for DownloadTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// One host's k0s download URL, credentials included; only [`expose`](DownloadUrl::expose)
+/// gives them out, for the download itself. `Debug` and `Display` redact them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DownloadUrl {
+    text: String,
+    scheme: UrlScheme,
+}
+
+impl DownloadUrl {
+    /// The full URL, credentials included: for the download's stdin only, never a command
+    /// line, a log or a message.
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    pub fn scheme(&self) -> UrlScheme {
+        self.scheme
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        self.parts().has_credentials()
+    }
+
+    /// The URL with its credentials replaced by [`REDACTED`].
+    pub fn redacted(&self) -> String {
+        self.parts().redacted()
+    }
+
+    /// For a `file://` URL, the path on the host, percent-decoded.
+    pub fn file_path(&self) -> Option<String> {
+        (self.scheme == UrlScheme::File).then(|| percent_decode(self.parts().path))
+    }
+
+    /// `text` (e.g. what curl or wget printed) with this URL and each of its credentials
+    /// replaced, and the userinfo and query of any other URL in it too (wget, for one, prints
+    /// the URL with only the password masked).
+    pub fn redact_in(&self, text: &str) -> String {
+        let parts = self.parts();
+        let mut shown = text.replace(&self.text, &parts.redacted());
+        for secret in parts.secrets() {
+            shown = shown.replace(&secret, REDACTED);
+        }
+        redact_urls(&shown)
+    }
+
+    fn parts(&self) -> UrlParts<'_> {
+        UrlParts::split(&self.text).expect("rendered from a checked template")
+    }
+}
+
+impl fmt::Debug for DownloadUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DownloadUrl")
+            .field(&self.redacted())
+            .finish()
+    }
+}
+
+impl fmt::Display for DownloadUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Why a sha256 checksum is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Sha256Error {
+    #[error(
+        "a sha256 checksum is 64 hexadecimal digits, as `sha256sum` prints it; this one has \
+         {0} characters"
+    )]
+    Length(usize),
+    #[error(
+        "a sha256 checksum is 64 hexadecimal digits, as `sha256sum` prints it; this one holds \
+         the character {0:?}"
+    )]
+    NotHex(char),
+}
+
+/// A sha256 checksum in hex, as `sha256sum` prints it; returned in lower case.
+pub fn parse_sha256(text: &str) -> Result<String, Sha256Error> {
+    if let Some(c) = text.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(Sha256Error::NotHex(c));
+    }
+    if text.len() != 64 {
+        return Err(Sha256Error::Length(text.len()));
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -867,5 +1302,222 @@ mod tests {
             download_url(DEFAULT_DOWNLOAD_URL, "v1.29.3+k0s.0", "amd64"),
             "https://github.com/k0sproject/k0s/releases/download/v1.29.3+k0s.0/k0s-v1.29.3+k0s.0-amd64"
         );
+    }
+
+    const VERSION: &str = "v1.29.3+k0s.0";
+
+    #[test]
+    fn https_and_file_urls_are_accepted_and_rendered() {
+        let default = DownloadTemplate::parse(DEFAULT_DOWNLOAD_URL, false).unwrap();
+        assert_eq!(default.scheme(), UrlScheme::Https);
+        assert!(!default.has_credentials());
+        assert_eq!(
+            default.render(VERSION, "arm64").expose(),
+            "https://github.com/k0sproject/k0s/releases/download/v1.29.3+k0s.0/k0s-v1.29.3+k0s.0-arm64"
+        );
+        let file = DownloadTemplate::parse("file:///opt/k0s%20bin/k0s-{version}-{arch}", false)
+            .unwrap()
+            .render(VERSION, "amd64");
+        assert_eq!(file.scheme(), UrlScheme::File);
+        assert_eq!(
+            file.file_path().as_deref(),
+            Some("/opt/k0s bin/k0s-v1.29.3+k0s.0-amd64")
+        );
+        assert!(DownloadTemplate::parse("FILE://localhost/k0s", false).is_ok());
+        assert!(DownloadTemplate::parse("HTTPS://mirror.example/k0s", false).is_ok());
+        assert_eq!(
+            DownloadTemplate::parse("https://mirror.example/k0s", false)
+                .unwrap()
+                .render(VERSION, "amd64")
+                .file_path(),
+            None
+        );
+    }
+
+    #[test]
+    fn plain_http_needs_the_opt_in() {
+        let url = "http://mirror.internal/k0s-{version}";
+        assert_eq!(
+            DownloadTemplate::parse(url, false),
+            Err(DownloadUrlError::PlainHttp)
+        );
+        assert_eq!(
+            DownloadTemplate::parse(url, true).unwrap().scheme(),
+            UrlScheme::Http
+        );
+        // The opt-in is about plain HTTP only.
+        assert_eq!(
+            DownloadTemplate::parse("ftp://mirror.internal/k0s", true),
+            Err(DownloadUrlError::UnsupportedScheme("ftp".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_templates_are_refused_with_the_reason() {
+        for (template, expected) in [
+            ("github.com/k0s", DownloadUrlError::NoScheme),
+            ("/opt/k0s", DownloadUrlError::NoScheme),
+            ("1ttp://x/k0s", DownloadUrlError::NoScheme),
+            ("https:///k0s", DownloadUrlError::NoHost("https")),
+            ("https://user:pw@/k0s", DownloadUrlError::NoHost("https")),
+            (
+                "file://mirror/k0s",
+                DownloadUrlError::FileOnOtherHost("mirror".into()),
+            ),
+            ("file://user@/k0s", DownloadUrlError::FileWithCredentials),
+            ("file:///k0s?x=1", DownloadUrlError::FileWithCredentials),
+            ("file://", DownloadUrlError::FileWithoutPath),
+            ("file:///", DownloadUrlError::FileWithoutPath),
+            (
+                "https://x/k0s-{Version}",
+                DownloadUrlError::UnknownPlaceholder("Version".into()),
+            ),
+            (
+                "https://x/k0s-{os}-{arch}",
+                DownloadUrlError::UnknownPlaceholder("os".into()),
+            ),
+            (
+                "https://x/k0s-{version",
+                DownloadUrlError::InvalidCharacter {
+                    character: '{',
+                    position: 15,
+                },
+            ),
+            (
+                "https://x/k0s}",
+                DownloadUrlError::InvalidCharacter {
+                    character: '}',
+                    position: 14,
+                },
+            ),
+            (
+                "https://x/k0s {version}",
+                DownloadUrlError::InvalidCharacter {
+                    character: ' ',
+                    position: 14,
+                },
+            ),
+            (
+                "https://x/k0s\"",
+                DownloadUrlError::InvalidCharacter {
+                    character: '"',
+                    position: 14,
+                },
+            ),
+            (
+                "https://x/k0s\\",
+                DownloadUrlError::InvalidCharacter {
+                    character: '\\',
+                    position: 14,
+                },
+            ),
+            (
+                "https://x/k0s\n",
+                DownloadUrlError::InvalidCharacter {
+                    character: '\n',
+                    position: 14,
+                },
+            ),
+            (
+                "https://x/kös",
+                DownloadUrlError::InvalidCharacter {
+                    character: 'ö',
+                    position: 12,
+                },
+            ),
+        ] {
+            assert_eq!(
+                DownloadTemplate::parse(template, true),
+                Err(expected),
+                "{template:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_messages_never_quote_the_url() {
+        let secret = "hunter2";
+        for template in [
+            "ftp://u:hunter2@x/k0s",
+            "http://u:hunter2@x/k0s",
+            "https://u:hunter2@x/k0s {version}",
+            "u:hunter2@x/k0s",
+        ] {
+            let e = DownloadTemplate::parse(template, false).unwrap_err();
+            assert!(!format!("{e} {e:?}").contains(secret), "{template}: {e}");
+        }
+    }
+
+    #[test]
+    fn userinfo_and_queries_are_credentials_and_are_redacted() {
+        let template = DownloadTemplate::parse(
+            "https://deploy:s3cr%40t@mirror.example:8443/k0s/{version}/k0s-{arch}?X-Token=abc123#top",
+            false,
+        )
+        .unwrap();
+        assert!(template.has_credentials());
+        assert_eq!(
+            template.redacted(),
+            "https://***@mirror.example:8443/k0s/{version}/k0s-{arch}?***#top"
+        );
+        assert_eq!(
+            format!("{template} {template:?}"),
+            "https://***@mirror.example:8443/k0s/{version}/k0s-{arch}?***#top \
+             DownloadTemplate(\"https://***@mirror.example:8443/k0s/{version}/k0s-{arch}?***#top\")"
+        );
+        let url = template.render(VERSION, "amd64");
+        assert!(url.has_credentials());
+        assert!(url.expose().contains("deploy:s3cr%40t@") && url.expose().contains("abc123"));
+        for shown in [
+            url.to_string(),
+            format!("{url:?}"),
+            url.redact_in(&format!("curl: (22) {} returned 401", url.expose())),
+            url.redact_in("login s3cr@t for deploy failed; token abc123; X-Token=abc123"),
+        ] {
+            for secret in ["s3cr%40t", "s3cr@t", "deploy", "abc123"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains(REDACTED), "{shown}");
+        }
+        assert_eq!(
+            url.redact_in(&format!("curl: (22) {} returned 401", url.expose())),
+            "curl: (22) https://***@mirror.example:8443/k0s/v1.29.3+k0s.0/k0s-amd64?***#top returned 401"
+        );
+        // wget masks only the password; the rest goes too, even when short.
+        let short = DownloadTemplate::parse("http://ab:cd@mirror/k0s?t=1", true)
+            .unwrap()
+            .render(VERSION, "amd64");
+        assert_eq!(
+            short.redact_in(
+                "http://ab:*password*@mirror/k0s?t=1:\n2026-01-01 ERROR 404: Not Found.\n\
+                 see 'https://x:y@other/z?q' and https://plain/path"
+            ),
+            "http://***@mirror/k0s?***\n2026-01-01 ERROR 404: Not Found.\n\
+             see 'https://***@other/z?***' and https://plain/path"
+        );
+        // A lone user name is a token too.
+        let token = DownloadTemplate::parse("https://ghp_token@x/k0s", false)
+            .unwrap()
+            .render(VERSION, "amd64");
+        assert_eq!(token.redacted(), "https://***@x/k0s");
+        assert_eq!(token.redact_in("bad ghp_token"), "bad ***");
+        // An empty query carries nothing.
+        let plain = DownloadTemplate::parse("https://x/k0s?", false).unwrap();
+        assert!(!plain.has_credentials());
+    }
+
+    #[test]
+    fn sha256_checksums_are_64_hex_digits() {
+        let sum = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+        assert_eq!(parse_sha256(sum), Ok(sum.to_ascii_lowercase()));
+        assert_eq!(parse_sha256(&sum[1..]), Err(Sha256Error::Length(63)));
+        assert_eq!(
+            parse_sha256(&format!("sha256:{}", &sum[7..])),
+            Err(Sha256Error::NotHex('s'))
+        );
+        assert_eq!(parse_sha256(""), Err(Sha256Error::Length(0)));
+        assert!(Sha256Error::Length(63)
+            .to_string()
+            .starts_with("a sha256 checksum is 64 hexadecimal digits"));
     }
 }

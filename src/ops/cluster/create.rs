@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::steps::{install_leader, join_controller, prepare};
 use super::{ClusterPlan, ClusterReached};
 use crate::ops::phase::connect::connect_controllers;
-use crate::ops::phase::lock::release_all;
+use crate::ops::phase::lock::{self, release_all};
 use crate::ops::phase::outputs::admin_access;
 use crate::ops::phase::preflight::{preflight, Expected};
 use crate::ops::phase::{marker, probe};
@@ -37,6 +37,9 @@ async fn run(
     all_answered?;
     let hosts = connected.hosts;
     let locks = rt.lock_all(hosts.values()).await?;
+    // Ctrl-C, or a lock taken from this run, stops every wait and transfer.
+    let watch = lock::watch(cancel, &locks);
+    let cancel = watch.cancel();
     let result = async {
         let facts = probe::probe_each(rt, &hosts).await?;
         let addresses = plan.addresses();
@@ -61,7 +64,7 @@ async fn run(
                     let step = Step::start(host.name(), "write marker");
                     marker::write_marker(&host, &plan.marker("")).await?;
                     step.done();
-                    prepare(&host, f, plan, c).await
+                    prepare(cancel, &host, f, plan, c).await
                 }
             })
             .await;
@@ -96,5 +99,5 @@ async fn run(
     }
     .await;
     release_all(locks).await;
-    result
+    result.map_err(|e| watch.explain(e))
 }

@@ -12,12 +12,14 @@ use crate::ops::{Cancel, ControllerHost, OpError, Step};
 
 /// Stage k0s and write `k0s.yaml` on a controller that is not installed yet.
 pub async fn prepare(
+    cancel: &Cancel,
     host: &Arc<Host>,
     facts: &HostFacts,
     plan: &ClusterPlan,
     c: &ControllerHost,
 ) -> Result<(), OpError> {
     stage::stage_k0s(
+        cancel,
         host,
         facts,
         &plan.version,

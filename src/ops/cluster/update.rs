@@ -4,7 +4,7 @@
 //! configure, join → each controller whose address left: leave etcd, wipe →
 //! outputs when the plan needs them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,8 @@ use mke_ssh::Host;
 use super::steps::{join_controller, prepare};
 use super::{install_flags, ClusterPlan, ClusterReached};
 use crate::ops::phase::connect::connect_controllers;
-use crate::ops::phase::lock::release_all;
+use crate::ops::phase::etcd::{Leaving, Peer};
+use crate::ops::phase::lock::{self, release_all};
 use crate::ops::phase::outputs::admin_access;
 use crate::ops::phase::ownership::Claim;
 use crate::ops::phase::ownership::Owned;
@@ -76,13 +77,6 @@ impl ControllerChange {
         }
     }
 
-    const NONE: ControllerChange = ControllerChange {
-        upgrade: false,
-        reconfigure: false,
-        reinstall: false,
-        start: false,
-    };
-
     fn restarts(&self) -> bool {
         self.upgrade || self.reconfigure || self.reinstall
     }
@@ -96,8 +90,11 @@ async fn reconcile(
     facts: &HostFacts,
     plan: &ClusterPlan,
     c: &ControllerHost,
+    started: bool,
 ) -> Result<(), OpError> {
-    let change = ControllerChange::decide(facts, plan, c);
+    let mut change = ControllerChange::decide(facts, plan, c);
+    // Started above, with every other stopped controller.
+    change.start &= !started;
     if change.restarts() {
         let phase = if change.upgrade {
             "upgrade controller"
@@ -107,6 +104,7 @@ async fn reconcile(
         let step = Step::start(host.name(), phase);
         if change.upgrade {
             stage::stage_k0s(
+                cancel,
                 host,
                 facts,
                 &plan.version,
@@ -143,6 +141,29 @@ fn by_address(plan: &ClusterPlan) -> BTreeMap<String, (String, ControllerHost)> 
         .collect()
 }
 
+/// The controllers as the quorum checks see them: those of the plan, and
+/// those leaving it (still etcd members until they are removed).
+fn peers<'a>(
+    after: &'a ClusterPlan,
+    hosts: &'a BTreeMap<String, Arc<Host>>,
+    facts: &'a BTreeMap<String, HostFacts>,
+    leaving: &'a [(String, ControllerHost, Option<Arc<Host>>)],
+) -> Vec<Peer<'a>> {
+    let planned = after.controllers.iter().map(|(key, c)| Peer {
+        key,
+        controller: c,
+        host: hosts.get(key),
+        hostname: facts.get(key).map(|f| f.hostname.as_str()).unwrap_or(""),
+    });
+    let going = leaving.iter().map(|(key, c, host)| Peer {
+        key,
+        controller: c,
+        host: host.as_ref(),
+        hostname: "",
+    });
+    planned.chain(going).collect()
+}
+
 async fn run(
     rt: &Runtime,
     cancel: &Cancel,
@@ -155,6 +176,9 @@ async fn run(
     all_answered?;
     let hosts = connected.hosts;
     let locks = rt.lock_all(hosts.values()).await?;
+    // Ctrl-C, or a lock taken from this run, stops every wait and transfer.
+    let watch = lock::watch(cancel, &locks);
+    let cancel = watch.cancel();
     let result = async {
         let facts = probe::probe_each(rt, &hosts).await?;
         let id = after.id.as_str();
@@ -162,20 +186,49 @@ async fn run(
             preflight(host, &facts[key], Expected::Controller(after.claim(id)))?;
         }
         let old = by_address(update.before);
-        // Installed controllers first: upgrade, reconfigure or start them.
+        let kept = by_address(after);
+        let mut leaving = Vec::new();
+        for (address, (key, c)) in &old {
+            if !kept.contains_key(address) {
+                let host = rt.connect(&c.target(), rt.quick()).await.ok();
+                leaving.push((key.clone(), c.clone(), host));
+            }
+        }
+        let peers = peers(after, &hosts, &facts, &leaving);
+        // Stopped controllers come back first: no controller is restarted
+        // below while another member is down.
+        let mut started = BTreeSet::new();
+        for key in &after.order {
+            let f = &facts[key];
+            if f.installed() && !f.running() {
+                let step = Step::start(hosts[key].name(), "start stopped controller");
+                service::start(&hosts[key]).await?;
+                service::wait_controller_ready(cancel, &hosts[key]).await?;
+                step.done();
+                started.insert(key.clone());
+            }
+        }
+        // Then installed controllers, one at a time, each stopped only while
+        // every etcd member is healthy: upgrade, reconfigure or reinstall.
         let mut running: Vec<String> = Vec::new();
         for key in &after.order {
             if !facts[key].installed() {
                 continue;
             }
             let f = &facts[key];
-            if ControllerChange::decide(f, after, &after.controllers[key]) != ControllerChange::NONE
+            let host = &hosts[key];
+            let c = &after.controllers[key];
+            let change = ControllerChange::decide(f, after, c);
+            if change.restarts()
                 || f.marker.as_ref().map(|m| m.instance.as_str()) != after.instance.as_deref()
             {
                 reached.changed.insert(key.clone());
-                marker::write_marker(&hosts[key], &after.marker(id)).await?;
+                marker::write_marker(host, &after.marker(id)).await?;
             }
-            reconcile(cancel, &hosts[key], f, after, &after.controllers[key]).await?;
+            if change.restarts() {
+                etcd::check_before_stop(host, host, &peers).await?;
+            }
+            reconcile(cancel, host, f, after, c, started.contains(key)).await?;
             running.push(key.clone());
         }
         // Then controllers without k0s (new, or wiped): they join through a
@@ -196,22 +249,23 @@ async fn run(
             let host = &hosts[key];
             let c = &after.controllers[key];
             if old.contains_key(&c.address) || f.marker.is_some() {
-                etcd::leave(anchor, f, c).await?;
+                // A wiped member leaves before its machine joins anew.
+                etcd::leave(anchor, f, c, &peers, Leaving::IfMember).await?;
             }
             reached.changed.insert(key.clone());
             marker::write_marker(host, &after.marker(id)).await?;
-            prepare(host, f, after, c).await?;
+            prepare(cancel, host, f, after, c).await?;
             join_controller(cancel, anchor, host, after, c, id).await?;
             running.push(key.clone());
         }
         let anchor = &hosts[running.first().ok_or_else(no_anchor)?];
-        // Controllers whose address left the map leave etcd and are wiped.
-        let kept = by_address(after);
+        // Controllers whose address left the map leave etcd and are wiped,
+        // one at a time.
         for (address, (key, c)) in &old {
             if kept.contains_key(address) {
                 continue;
             }
-            remove_controller(rt, anchor, c, &after.claim(id))
+            remove_controller(rt, anchor, key, c, &after.claim(id), &peers)
                 .await
                 .map_err(|e| OpError::RemovingController {
                     host: c.address.clone(),
@@ -236,28 +290,46 @@ async fn run(
     }
     .await;
     release_all(locks).await;
-    result
+    result.map_err(|e| watch.explain(e))
 }
 
 /// Takes a controller that left the configuration out of etcd and wipes it.
 /// A host that does not answer only leaves etcd; one that answers must be
-/// the cluster's own before anything happens.
+/// the cluster's own before anything happens. Its member must be found and
+/// the members that remain must keep a majority.
 async fn remove_controller(
     rt: &Runtime,
     anchor: &Host,
+    key: &str,
     c: &ControllerHost,
     claim: &Claim<'_>,
+    peers: &[Peer<'_>],
 ) -> Result<(), OpError> {
-    let reachable = rt.connect(&c.target(), rt.quick()).await;
-    let (facts, owned) = match reachable {
-        Ok(host) => {
-            let facts = probe::probe(&host).await?;
-            let owned = Owned::claim(host, &facts, claim)?;
+    let reachable = rt.connect(&c.target(), rt.quick()).await.ok();
+    let (facts, owned) = match &reachable {
+        Some(host) => {
+            let facts = probe::probe(host).await?;
+            let owned = Owned::claim(host.clone(), &facts, claim)?;
             (facts, owned)
         }
-        Err(_) => (HostFacts::default(), None),
+        None => (HostFacts::default(), None),
     };
-    etcd::leave(anchor, &facts, c).await?;
+    let mut all: Vec<Peer<'_>> = peers
+        .iter()
+        .map(|p| Peer {
+            key: p.key,
+            controller: p.controller,
+            host: p.host,
+            hostname: p.hostname,
+        })
+        .collect();
+    all.push(Peer {
+        key,
+        controller: c,
+        host: reachable.as_ref(),
+        hostname: &facts.hostname,
+    });
+    etcd::leave(anchor, &facts, c, &all, Leaving::Required).await?;
     if let Some(owned) = owned {
         wipe::wipe(&owned).await?;
     }

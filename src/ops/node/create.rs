@@ -10,6 +10,7 @@ use mke_ssh::Host;
 
 use super::{node_name, NodePlan, NodeReached, READY_TIMEOUT};
 use crate::ops::phase::connect::first_controller;
+use crate::ops::phase::lock::{self, release_all};
 use crate::ops::phase::marker;
 use crate::ops::phase::preflight::{preflight, Expected};
 use crate::ops::phase::registration::wait_node_ready;
@@ -71,10 +72,12 @@ async fn run(
         &plan.address,
     )
     .await?;
-    let lock = rt.lock(&host).await?;
-    let result = join_node(cancel, &host, &controller, plan, reached).await;
-    lock.release().await;
-    result
+    let locks = vec![rt.lock(&host).await?];
+    // Ctrl-C, or the lock taken from this run, stops every wait and transfer.
+    let watch = lock::watch(cancel, &locks);
+    let result = join_node(watch.cancel(), &host, &controller, plan, reached).await;
+    release_all(locks).await;
+    result.map_err(|e| watch.explain(e))
 }
 
 async fn join_node(
@@ -90,7 +93,15 @@ async fn join_node(
     // The marker first: whatever happens next, the host is known to be this node's.
     reached.changed = true;
     marker::write_marker(host, &plan.marker(&cluster_name)).await?;
-    stage::stage_k0s(host, &facts, &plan.version, &plan.source, READY_TIMEOUT).await?;
+    stage::stage_k0s(
+        cancel,
+        host,
+        &facts,
+        &plan.version,
+        &plan.source,
+        READY_TIMEOUT,
+    )
+    .await?;
 
     let name = node_name(&facts);
     let step = Step::start(host.name(), "join worker");

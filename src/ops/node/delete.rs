@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 
 use super::NodePlan;
 use crate::ops::phase::connect::first_controller;
+use crate::ops::phase::lock;
 use crate::ops::phase::ownership::Owned;
 use crate::ops::phase::{drain, probe, wipe};
-use crate::ops::{OpError, Runtime, Step, Warning};
+use crate::ops::{Cancel, OpError, Runtime, Step, Warning};
 
 /// What a delete did not do but did not fail on, and what failed.
 #[derive(Debug, Default)]
@@ -24,7 +25,7 @@ pub struct Deleted {
     pub errors: Vec<(String, OpError)>,
 }
 
-pub async fn delete(rt: &Runtime, plan: &NodePlan) -> Deleted {
+pub async fn delete(rt: &Runtime, cancel: &Cancel, plan: &NodePlan) -> Deleted {
     rt.node_lists().forget().await;
     let mut out = Deleted::default();
     let (host, unreachable) = match rt.connect(&plan.target(), rt.quick()).await {
@@ -61,7 +62,21 @@ pub async fn delete(rt: &Runtime, plan: &NodePlan) -> Deleted {
         }
         lock = Some(taken);
     }
-    remove_from_cluster(rt, plan, unreachable, owned.is_some(), &mut out).await;
+    // Ctrl-C, or the lock taken from this run, stops the drain.
+    let watch = lock::watch(cancel, lock.as_slice());
+    remove_from_cluster(
+        rt,
+        watch.cancel(),
+        plan,
+        unreachable,
+        owned.is_some(),
+        &mut out,
+    )
+    .await;
+    for (_, e) in out.errors.iter_mut() {
+        let error = std::mem::replace(e, OpError::NotConfigured);
+        *e = watch.explain(error);
+    }
     if let (true, Some(owned)) = (out.errors.is_empty(), &owned) {
         if let Err(e) = wipe::wipe(owned).await {
             out.errors
@@ -86,6 +101,7 @@ fn untouched(plan: &NodePlan) -> String {
 /// its Node object. `unreachable` is why the host did not answer.
 async fn remove_from_cluster(
     rt: &Runtime,
+    cancel: &Cancel,
     plan: &NodePlan,
     unreachable: Option<OpError>,
     drainable: bool,
@@ -122,7 +138,7 @@ async fn remove_from_cluster(
     } else if drainable && !name.is_empty() {
         let _permit = rt.drains().acquire_owned().await.expect("drain semaphore");
         let step = Step::start(controller.name(), "drain node");
-        if let Err(e) = drain::drain(&controller, name, plan.drain_timeout).await {
+        if let Err(e) = drain::drain(cancel, &controller, name, plan.drain_timeout).await {
             out.errors.push((format!("Draining {name} failed"), e));
             return;
         }

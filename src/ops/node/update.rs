@@ -12,11 +12,11 @@ use mke_ssh::Host;
 
 use super::{NodePlan, NodeReached, READY_TIMEOUT};
 use crate::ops::phase::connect::first_controller;
-use crate::ops::phase::lock::release_all;
+use crate::ops::phase::lock::{self, release_all};
 use crate::ops::phase::ownership::Owned;
 use crate::ops::phase::probe::{self, HostFacts};
 use crate::ops::phase::registration::{
-    get_node, reconcile_labels_and_taints, wait_node_ready, wait_registered, LabelsAndTaints,
+    get_node, reconcile_labels_and_taints, wait_node_back, wait_registered, LabelsAndTaints,
 };
 use crate::ops::phase::{drain, marker, service, stage};
 use crate::ops::{within_limit_keeping, Cancel, HostStatus, OpError, Partial, Runtime, Step};
@@ -62,6 +62,9 @@ async fn run(
     )
     .await?;
     let locks = vec![rt.lock(&host).await?];
+    // Ctrl-C, or the lock taken from this run, stops every wait and transfer.
+    let watch = lock::watch(cancel, &locks);
+    let cancel = watch.cancel();
     let result = async {
         let facts = probe::probe(&host).await?;
         // Only this node's machine is stopped or reinstalled.
@@ -82,8 +85,17 @@ async fn run(
             upgrade_worker(rt, cancel, &host, &controller, &facts, after).await?;
         } else if !facts.running() {
             let step = Step::start(host.name(), "start stopped worker");
+            let last = heartbeat(&controller, before.name()).await?;
             service::start(&host).await?;
-            wait_node_ready(cancel, &controller, before.name(), READY_TIMEOUT).await?;
+            wait_node_back(
+                cancel,
+                &host,
+                &controller,
+                before.name(),
+                last,
+                READY_TIMEOUT,
+            )
+            .await?;
             step.done();
         }
         let info = registered(cancel, &host, &controller, before.name()).await?;
@@ -121,7 +133,7 @@ async fn run(
     }
     .await;
     release_all(locks).await;
-    result
+    result.map_err(|e| watch.explain(e))
 }
 
 async fn upgrade_worker(
@@ -136,18 +148,35 @@ async fn upgrade_worker(
     let step = Step::start(host.name(), "drain and upgrade worker");
     let drains = rt.drains();
     let _permit = drains.acquire().await.expect("drain semaphore");
+    let last = heartbeat(controller, name).await?;
     drain::cordon(controller, name).await?;
-    drain::drain(controller, name, after.drain_timeout).await?;
-    stage::stage_k0s(host, facts, &after.version, &after.source, READY_TIMEOUT).await?;
+    drain::drain(cancel, controller, name, after.drain_timeout).await?;
+    stage::stage_k0s(
+        cancel,
+        host,
+        facts,
+        &after.version,
+        &after.source,
+        READY_TIMEOUT,
+    )
+    .await?;
     service::stop(host).await?;
     let mut flags = after.install_flags();
     flags.force = true;
     service::install(host, &flags).await?;
     service::start(host).await?;
-    wait_node_ready(cancel, controller, name, READY_TIMEOUT).await?;
+    wait_node_back(cancel, host, controller, name, last, READY_TIMEOUT).await?;
     drain::uncordon(controller, name).await?;
     step.done();
     Ok(())
+}
+
+/// The Node's last Ready heartbeat, read before a stop so that the wait after
+/// the start can tell a fresh one.
+async fn heartbeat(controller: &Host, name: &str) -> Result<Option<i64>, OpError> {
+    Ok(get_node(controller, name)
+        .await?
+        .and_then(|n| n.ready_heartbeat))
 }
 
 /// The Node object; when it is missing, it gets a grace period to register
@@ -167,7 +196,7 @@ async fn registered(
         Err(OpError::Timeout { .. }) => {
             service::stop(host).await?;
             service::start(host).await?;
-            wait_node_ready(cancel, controller, name, READY_TIMEOUT).await?
+            wait_node_back(cancel, host, controller, name, None, READY_TIMEOUT).await?
         }
         Err(e) => return Err(e),
     };

@@ -7,6 +7,7 @@ use std::time::Duration;
 use mke_k0s::NodeInfo;
 use mke_ssh::{Command, Host};
 
+use super::service;
 use crate::ops::{wait_for, Cancel, OpError};
 
 pub async fn get_node(controller: &Host, name: &str) -> Result<Option<NodeInfo>, OpError> {
@@ -49,6 +50,34 @@ pub async fn wait_node_ready(
         &format!("node {name} to be Ready"),
         timeout,
         || async move { Ok(get_node(controller, name).await?.filter(|n| n.ready)) },
+    )
+    .await
+}
+
+/// After a worker's k0s was (re)started: waits until k0s answers on the host
+/// and its Node reports Ready with a heartbeat newer than `before` (the one
+/// read before the stop). A Node stays Ready for a grace period after its
+/// kubelet stopped, so Ready alone could be a stale heartbeat.
+pub async fn wait_node_back(
+    cancel: &Cancel,
+    host: &Host,
+    controller: &Host,
+    name: &str,
+    before: Option<i64>,
+    timeout: Duration,
+) -> Result<NodeInfo, OpError> {
+    service::wait_k0s_answers(cancel, host).await?;
+    wait_for(
+        cancel,
+        controller.name(),
+        &format!("node {name} to report Ready again"),
+        timeout,
+        || async move {
+            let fresh = |n: &NodeInfo| {
+                n.ready && before.is_none_or(|b| n.ready_heartbeat.is_some_and(|h| h > b))
+            };
+            Ok(get_node(controller, name).await?.filter(fresh))
+        },
     )
     .await
 }

@@ -51,6 +51,21 @@ pub async fn stop(host: &Host) -> Result<(), OpError> {
     ))
 }
 
+/// Waits until `k0s status` answers on the host: k0s runs again after a start.
+pub async fn wait_k0s_answers(cancel: &Cancel, host: &Host) -> Result<(), OpError> {
+    let probe = format!(
+        "timeout 20 {} status -o json >/dev/null 2>&1",
+        mke_k0s::K0S_BINARY_PATH
+    );
+    wait_for(cancel, host.name(), "k0s to answer", READY_TIMEOUT, || {
+        let cmd = Command::new(probe.clone())
+            .timeout(Duration::from_secs(30))
+            .display("k0s status");
+        async move { Ok(host.run(&cmd).await?.success().then_some(())) }
+    })
+    .await
+}
+
 /// Waits until k0s answers on the controller and its API server is ready.
 pub async fn wait_controller_ready(cancel: &Cancel, host: &Host) -> Result<(), OpError> {
     let script = format!(

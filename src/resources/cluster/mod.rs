@@ -19,17 +19,19 @@ use tfplugin::{
 
 pub use model::{nulls_for_unknowns, time_limit, ClusterModel, TimeoutsModel};
 pub use plan::{
-    cluster_spec, controller_addresses, plan_cluster, validate_config, validate_timeouts,
+    cluster_spec, controller_addresses, plan_binary_source, plan_cluster, validate_binary_source,
+    validate_config, validate_timeouts,
 };
 pub use schema::{schema, timeouts_attribute};
 
 use crate::ops::cluster::{self, Seen, Update};
 use crate::ops::{HostStatus, OpError, Warning};
 use crate::resources::controllers;
-use crate::resources::private::Private;
+use crate::resources::private;
 use crate::resources::{advice, diagnose};
 use crate::resources::{identity_of, import_id_in, runtime, SharedRuntime};
 use model::{statuses, ControllersOnly};
+use tfplugin::tfvalue::Unknowable;
 
 pub const TYPE_NAME: &str = "mke_cluster";
 
@@ -107,9 +109,9 @@ impl Resource for ClusterResource {
                 )
             }
         };
-        let private = Private::fresh();
+        let marker_id = private::fresh();
         let Some((mut model, plan)) = ClusterModel::decode(&planned).and_then(|m| {
-            let p = m.plan(private.instance.as_deref())?;
+            let p = m.plan(Some(&marker_id))?;
             Some((m, p))
         }) else {
             let e = OpError::UnknownAtApply {
@@ -120,6 +122,7 @@ impl Resource for ClusterResource {
                 diagnose::error("Cannot create the cluster", &e),
             );
         };
+        model.marker_id = Unknowable::Known(Some(marker_id.clone()));
         let limit = time_limit(&model.timeouts, "create", Duration::from_secs(30 * 60));
         let (state, diagnostics) = match cluster::create(rt, &ctx.cancel, &plan, limit).await {
             Ok(reached) => {
@@ -143,11 +146,7 @@ impl Resource for ClusterResource {
                 }
             }
         };
-        StateOutcome {
-            state,
-            private: private.encode(),
-            diagnostics,
-        }
+        outcome(state, diagnostics)
     }
 
     async fn update(
@@ -156,26 +155,30 @@ impl Resource for ClusterResource {
         prior: Value,
         planned: Value,
         _config: Value,
-        private: Vec<u8>,
+        _private: Vec<u8>,
     ) -> StateOutcome {
         let rt = match runtime(&self.runtime) {
             Ok(rt) => rt,
             Err(e) => return outcome(prior, diagnose::error("Cannot update the cluster", &e)),
         };
-        let private = Private::decode(&private).ensured();
-        let instance = private.instance.as_deref();
         let decoded = ClusterModel::decode(&prior).zip(ClusterModel::decode(&planned));
+        let marker_id = decoded
+            .as_ref()
+            .map(|(b, _)| private::ensured(&b.marker_id))
+            .unwrap_or_else(private::fresh);
+        let instance = Some(marker_id.as_str());
         let plans = decoded
             .as_ref()
             .and_then(|(b, a)| Some((b.plan(instance)?, a.plan(instance)?)));
-        let (Some((prior_model, mut model)), Some((before, mut after))) = (decoded, plans) else {
+        let (Some((mut prior_model, mut model)), Some((before, mut after))) = (decoded, plans)
+        else {
             // Only configuration-side values (after import) change: nothing to do on hosts.
-            return StateOutcome {
-                state: planned,
-                private: private.encode(),
-                diagnostics: Diagnostics::new(),
-            };
+            let mut state = planned;
+            private::settle(&mut state, &prior);
+            return outcome(state, Diagnostics::new());
         };
+        model.marker_id = Unknowable::Known(Some(marker_id.clone()));
+        prior_model.marker_id = Unknowable::Known(Some(marker_id.clone()));
         // The cluster keeps its id: the stored one is the truth.
         after.id = before.id.clone();
         let update = Update {
@@ -208,14 +211,10 @@ impl Resource for ClusterResource {
                 )
             }
         };
-        StateOutcome {
-            state,
-            private: private.encode(),
-            diagnostics,
-        }
+        outcome(state, diagnostics)
     }
 
-    async fn delete(&self, _ctx: &Ctx, prior: Value, private: Vec<u8>) -> Diagnostics {
+    async fn delete(&self, _ctx: &Ctx, prior: Value, _private: Vec<u8>) -> Diagnostics {
         let rt = match runtime(&self.runtime) {
             Ok(rt) => rt,
             Err(e) => return diagnose::error("Cannot delete the cluster", &e),
@@ -223,10 +222,9 @@ impl Resource for ClusterResource {
         let Ok(stored) = from_value::<ControllersOnly>(&prior) else {
             return Diagnostics::new();
         };
-        let private = Private::decode(&private);
         let owner = cluster::Owner {
             id: stored.id.unwrap_or_default(),
-            instance: private.instance,
+            instance: stored.marker_id,
         };
         let mut d = Diagnostics::new();
         let controllers = controllers::hosts(&stored.controllers);
@@ -261,9 +259,8 @@ impl Resource for ClusterResource {
             Ok(rt) => rt,
             Err(e) => return outcome(current, diagnose::error("Cannot read the cluster", &e)),
         };
-        let instance = Private::decode(&private).instance;
         let Some((mut model, plan)) = ClusterModel::decode(&current).and_then(|m| {
-            let p = m.plan(instance.as_deref())?;
+            let p = m.plan(private::stored(&m.marker_id).as_deref())?;
             Some((m, p))
         }) else {
             return StateOutcome {
@@ -335,14 +332,7 @@ impl Resource for ClusterResource {
             Err(e) => return outcome(Value::Null, diagnose::error(summary, &e)),
         };
         match cluster::import(rt, &targets).await {
-            Ok(found) => StateOutcome {
-                state: ClusterModel::imported(&found).encode(),
-                private: Private {
-                    instance: found.instance.clone(),
-                }
-                .encode(),
-                diagnostics: Diagnostics::new(),
-            },
+            Ok(found) => outcome(ClusterModel::imported(&found).encode(), Diagnostics::new()),
             Err(e) => outcome(Value::Null, diagnose::error(summary, &e)),
         }
     }

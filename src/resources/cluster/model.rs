@@ -19,12 +19,15 @@ pub struct ClusterModel {
     pub k0s_version: String,
     pub k0s_binary_path: Option<String>,
     pub k0s_download_url: Option<String>,
+    pub k0s_download_allow_http: Option<bool>,
+    pub k0s_sha256: Option<String>,
     pub controllers: ControllersModel,
     pub api: Option<ApiModel>,
     pub network: Option<NetworkModel>,
     pub k0s_config_overrides: Option<String>,
     pub timeouts: Option<TimeoutsModel>,
     pub id: Unknowable<Option<String>>,
+    pub marker_id: Unknowable<Option<String>>,
     pub api_endpoint: Unknowable<Option<String>>,
     pub kubeconfig: Unknowable<Option<String>>,
     pub ca_certificate: Unknowable<Option<String>>,
@@ -122,9 +125,11 @@ impl ClusterModel {
         Some(ClusterPlan {
             name: self.name.clone(),
             version: self.k0s_version.clone(),
-            source: BinarySource::new(
+            source: BinarySource::configured(
                 self.k0s_binary_path.as_deref(),
                 self.k0s_download_url.as_deref(),
+                self.k0s_download_allow_http.unwrap_or(false),
+                self.k0s_sha256.as_deref(),
             ),
             controllers,
             order,
@@ -226,6 +231,8 @@ impl ClusterModel {
             k0s_version: found.version.clone(),
             k0s_binary_path: None,
             k0s_download_url: None,
+            k0s_download_allow_http: None,
+            k0s_sha256: None,
             controllers,
             api: found
                 .settings
@@ -252,6 +259,7 @@ impl ClusterModel {
             k0s_config_overrides: None,
             timeouts: None,
             id: Unknowable::Known(Some(found.id.clone())),
+            marker_id: Unknowable::Known(found.instance.clone()),
             api_endpoint: Unknowable::Known(Some(found.api_endpoint.clone())),
             kubeconfig: Unknowable::Known(Some(found.access.kubeconfig.clone())),
             ca_certificate: Unknowable::Known(Some(found.access.ca_certificate.clone())),
@@ -281,6 +289,7 @@ pub fn statuses(status: &BTreeMap<String, HostStatus>) -> BTreeMap<String, Strin
 pub struct ControllersOnly {
     pub controllers: ControllersModel,
     pub id: Option<String>,
+    pub marker_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -302,6 +311,8 @@ mod tests {
             k0s_version: mke_k0s::DEFAULT_K0S_VERSION.into(),
             k0s_binary_path: None,
             k0s_download_url: None,
+            k0s_download_allow_http: None,
+            k0s_sha256: None,
             controllers: BTreeMap::from([
                 ("a".to_string(), controller("192.0.2.11")),
                 ("b".to_string(), controller("192.0.2.12")),
@@ -311,6 +322,7 @@ mod tests {
             k0s_config_overrides: None,
             timeouts: None,
             id: Unknowable::Unknown,
+            marker_id: Unknowable::Unknown,
             api_endpoint: Unknowable::Known(Some("https://192.0.2.12:6443".into())),
             kubeconfig: Unknowable::Unknown,
             ca_certificate: Unknowable::Unknown,

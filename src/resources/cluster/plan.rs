@@ -34,6 +34,77 @@ pub fn validate_timeouts(d: &mut Diagnostics, config: &Value) {
     }
 }
 
+/// `k0s_download_url`, `k0s_download_allow_http` and `k0s_sha256`, which
+/// `mke_node` has too. No message quotes the URL: it may carry credentials.
+pub fn validate_binary_source(d: &mut Diagnostics, config: &Value) {
+    let root = AttributePath::root();
+    let sha256 = config.get_attr("k0s_sha256");
+    if let Some(text) = sha256.as_str() {
+        if let Err(e) = mke_k0s::status::parse_sha256(text) {
+            d.error_at(
+                root.clone().attribute("k0s_sha256"),
+                "Invalid k0s_sha256",
+                format!("{e}."),
+            );
+        }
+    }
+    let Some(template) = config.get_attr("k0s_download_url").as_str() else {
+        return;
+    };
+    let allow_http = match config.get_attr("k0s_download_allow_http") {
+        Value::Bool(allowed) => Some(*allowed),
+        Value::Null => Some(false),
+        _ => None,
+    };
+    let url_path = root.clone().attribute("k0s_download_url");
+    // While the opt-in is unknown, everything but the scheme is checked.
+    match mke_k0s::status::DownloadTemplate::parse(template, allow_http.unwrap_or(true)) {
+        Ok(parsed) => {
+            let plain = parsed.scheme() == mke_k0s::status::UrlScheme::Http;
+            if plain && allow_http == Some(true) && sha256.is_null() {
+                d.warning(
+                    "k0s downloaded over plain HTTP without a checksum",
+                    "`k0s_download_url` is `http://` and `k0s_sha256` is not set: anyone on \
+                     the network path between the hosts and the mirror can swap the k0s binary \
+                     unnoticed. Set `k0s_sha256` to the binary's checksum.",
+                );
+            }
+        }
+        Err(mke_k0s::status::DownloadUrlError::PlainHttp) => d.error_at(
+            url_path,
+            "Plain HTTP download refused",
+            format!(
+                "k0s_download_url {}.\n\nUse an `https://` mirror, or `file:///path` for a \
+                 binary already on the hosts. For an internal mirror without TLS, set \
+                 `k0s_download_allow_http = true`, and `k0s_sha256` so that a swapped binary \
+                 is caught.",
+                mke_k0s::status::DownloadUrlError::PlainHttp
+            ),
+        ),
+        Err(e) => d.error_at(
+            url_path,
+            "Invalid k0s_download_url",
+            format!(
+                "{e}.\n\nThe URL is a template: `{{version}}` becomes `k0s_version` and \
+                 `{{arch}}` the host's architecture (`amd64`, `arm64` or `arm`)."
+            ),
+        ),
+    }
+}
+
+/// [`validate_binary_source`] again at plan, where values unknown at
+/// validation (a URL from another resource) may be known. Only its errors:
+/// a warning was given at validation already.
+pub fn plan_binary_source(request: &PlanRequest<'_>, plan: &mut Plan) {
+    let mut found = Diagnostics::new();
+    validate_binary_source(&mut found, request.config);
+    for diagnostic in found.0 {
+        if diagnostic.severity == tfplugin::Severity::Error {
+            plan.diagnostics.push(diagnostic);
+        }
+    }
+}
+
 pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     let root = AttributePath::root();
@@ -43,6 +114,7 @@ pub fn validate_config(config: &Value) -> Diagnostics {
         config.get_attr("k0s_version"),
     );
     controllers::validate(&mut d, config.get_attr("controllers"));
+    validate_binary_source(&mut d, config);
 
     let api = config.get_attr("api");
     check_address(
@@ -326,6 +398,7 @@ fn set(plan: &mut Plan, name: &str, value: Value) {
 }
 
 pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
+    crate::resources::private::plan(&mut plan.planned);
     let planned = plan.planned.clone();
     let addresses = controller_addresses(&planned, request.prior);
     match &addresses {
@@ -388,6 +461,7 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
         None => set(plan, "k0s_config", Value::Unknown),
     }
     check_upgrade_in_place(request, plan, "cluster");
+    plan_binary_source(request, plan);
     let replaced: Vec<String> = plan
         .requires_replace
         .iter()
@@ -759,5 +833,78 @@ mod tests {
         let p = plan(&prior, &versioned("v1.29.3+k0s.0", &[("network", network)]));
         assert!(!p.requires_replace.is_empty());
         assert!(errors(&p.diagnostics).is_empty(), "{:?}", p.diagnostics);
+    }
+
+    fn downloading(extra: &[(&str, Value)]) -> Diagnostics {
+        validate_config(&config(controllers(&[("cp1", "192.0.2.11")]), extra))
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_allowed_and_then_warned_about_without_a_checksum() {
+        let url = (
+            "k0s_download_url",
+            Value::from("http://u:pw@mirror.internal/k0s-{version}"),
+        );
+        let found = errors(&downloading(std::slice::from_ref(&url)));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "k0s_download_url");
+        assert_eq!(found[0].1, "Plain HTTP download refused");
+        assert!(
+            found[0]
+                .2
+                .starts_with("k0s_download_url it uses plain `http://`")
+                && found[0].2.contains("set `k0s_download_allow_http = true`"),
+            "{found:?}"
+        );
+        assert!(!found[0].2.contains("pw@"), "the URL is never quoted");
+
+        let allowed = ("k0s_download_allow_http", Value::Bool(true));
+        let d = downloading(&[url.clone(), allowed.clone()]);
+        assert!(!d.has_errors(), "{d:?}");
+        assert!(texts(&d).contains("k0s downloaded over plain HTTP without a checksum"));
+        let sum = ("k0s_sha256", Value::from("ab".repeat(32)));
+        assert!(downloading(&[url.clone(), allowed, sum]).is_empty());
+        // An opt-in not known yet leaves the scheme to the plan, which knows it.
+        let unknown = ("k0s_download_allow_http", Value::Unknown);
+        assert!(!downloading(&[url.clone(), unknown]).has_errors());
+        let c = config(controllers(&[("cp1", "192.0.2.11")]), &[url]);
+        let found = errors(&plan(&Value::Null, &c).diagnostics);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, "Plain HTTP download refused");
+    }
+
+    #[test]
+    fn a_malformed_download_url_or_checksum_is_refused_on_its_attribute() {
+        for (template, detail) in [
+            ("https://x/k0s-{os}", "`{os}` is not a placeholder"),
+            ("ftp://x/k0s", "the scheme `ftp://` is not supported"),
+            ("mirror/k0s", "it has no scheme"),
+            (
+                "file://mirror/k0s",
+                "a `file://` URL names a file on the host itself",
+            ),
+        ] {
+            let found = errors(&downloading(&[("k0s_download_url", Value::from(template))]));
+            assert_eq!(found.len(), 1, "{template}: {found:?}");
+            assert_eq!(found[0].0, "k0s_download_url");
+            assert_eq!(found[0].1, "Invalid k0s_download_url");
+            assert!(found[0].2.starts_with(detail), "{template}: {found:?}");
+        }
+        let found = errors(&downloading(&[("k0s_sha256", Value::from("sha256:abc"))]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "k0s_sha256");
+        assert!(found[0].2.contains("64 hexadecimal digits"), "{found:?}");
+        for fine in [
+            (
+                "k0s_download_url",
+                Value::from("file:///opt/k0s/k0s-{version}-{arch}"),
+            ),
+            ("k0s_sha256", Value::from("AB".repeat(32))),
+        ] {
+            assert!(
+                downloading(std::slice::from_ref(&fine)).is_empty(),
+                "{fine:?}"
+            );
+        }
     }
 }

@@ -39,8 +39,31 @@ pub fn schema() -> Schema {
                     .description(
                         "URL template the hosts download k0s from when `k0s_binary_path` is null. \
                          `{version}` becomes `k0s_version` and `{arch}` the host's architecture in \
-                         k0s's naming (`amd64`, `arm64`, `arm`).",
+                         k0s's naming (`amd64`, `arm64`, `arm`); no other placeholder is allowed. \
+                         It must be `https://`, or `file:///path` for a file already on the \
+                         hosts; plain `http://` only with `k0s_download_allow_http`. The hosts \
+                         download with curl (or GNU wget). User info (`user:password@`) and a \
+                         query (`?token=…`) are treated as credentials: the URL reaches the hosts \
+                         on stdin, never on a command line, and every log and message shows them \
+                         as `***`. Terraform shows and stores the attribute as given: pass such a \
+                         URL from a `sensitive` variable.",
                     ),
+                Attribute::bool("k0s_download_allow_http")
+                    .default(false)
+                    .description(
+                        "Allow a plain `http://` `k0s_download_url` (an internal mirror without \
+                         TLS). Anyone on the network path can then read the URL's credentials \
+                         and swap the binary: set `k0s_sha256` too. Default `false`.",
+                    ),
+                Attribute::string("k0s_sha256").optional().description(
+                    "sha256 of the k0s binary, as `sha256sum` prints it (the k0s releases \
+                     publish one per binary). When set, a download is checked on each host \
+                     before it replaces the installed binary (a mismatch fails and leaves that \
+                     binary in place), and a `k0s_binary_path` file must have it before \
+                     anything is uploaded. It is checked whenever k0s is staged (create, \
+                     upgrade); changing it alone touches no host. One value for every host of \
+                     the resource, so they must share an architecture.",
+                ),
                 controllers::attribute(
                     "The controllers, by a stable name of your choice. At least one; an odd number \
                      keeps etcd quorum safe. The first key in sorted order leads the install.",
@@ -122,6 +145,14 @@ pub fn schema() -> Schema {
                     .computed()
                     .stable()
                     .description("The cluster's unique ID: the UID of its `kube-system` namespace."),
+                Attribute::string("marker_id")
+                    .computed()
+                    .stable()
+                    .description(
+                        "A random ID of this resource, written into `/etc/k0s/mke.json` on each of \
+                         its controllers: the provider resets, wipes or reinstalls only machines \
+                         whose marker carries it.",
+                    ),
                 Attribute::string("api_endpoint").computed().description(
                     "`https://<api.external_address or the first controller address>:6443`.",
                 ),

@@ -22,9 +22,10 @@ pub use schema::schema;
 use crate::ops::node::{self, NodeSeen};
 use crate::ops::OpError;
 use crate::resources::cluster::{nulls_for_unknowns, time_limit};
-use crate::resources::private::Private;
+use crate::resources::private;
 use crate::resources::{advice, diagnose};
 use crate::resources::{identity_of, import_id_in, runtime, SharedRuntime};
+use tfplugin::tfvalue::Unknowable;
 
 pub const TYPE_NAME: &str = "mke_node";
 
@@ -94,8 +95,9 @@ impl Resource for NodeResource {
             };
             return outcome(Value::Null, diagnose::error("Cannot create the node", &e));
         };
-        let private = Private::fresh();
-        let plan = model.plan(private.instance.as_deref());
+        let marker_id = private::fresh();
+        model.marker_id = Unknowable::Known(Some(marker_id.clone()));
+        let plan = model.plan(Some(&marker_id));
         let limit = time_limit(&model.timeouts, "create", Duration::from_secs(20 * 60));
         let (state, diagnostics) = match node::create(rt, &ctx.cancel, &plan, limit).await {
             Ok(reached) => {
@@ -117,11 +119,7 @@ impl Resource for NodeResource {
                 }
             }
         };
-        StateOutcome {
-            state,
-            private: private.encode(),
-            diagnostics,
-        }
+        outcome(state, diagnostics)
     }
 
     async fn update(
@@ -130,7 +128,7 @@ impl Resource for NodeResource {
         prior: Value,
         planned: Value,
         _config: Value,
-        private: Vec<u8>,
+        _private: Vec<u8>,
     ) -> StateOutcome {
         let rt = match runtime(&self.runtime) {
             Ok(rt) => rt,
@@ -139,11 +137,14 @@ impl Resource for NodeResource {
         let (Some(before_model), Some(mut model)) =
             (NodeModel::decode(&prior), NodeModel::decode(&planned))
         else {
-            return outcome(planned, Diagnostics::new());
+            let mut state = planned;
+            private::settle(&mut state, &prior);
+            return outcome(state, Diagnostics::new());
         };
-        let private = Private::decode(&private).ensured();
-        let before = before_model.plan(private.instance.as_deref());
-        let mut after = model.plan(private.instance.as_deref());
+        let marker_id = private::ensured(&before_model.marker_id);
+        model.marker_id = Unknowable::Known(Some(marker_id.clone()));
+        let before = before_model.plan(Some(&marker_id));
+        let mut after = model.plan(Some(&marker_id));
         // The Node keeps the name it registered with.
         after.node_name = before.node_name.clone();
         let limit = time_limit(&model.timeouts, "update", Duration::from_secs(30 * 60));
@@ -161,14 +162,10 @@ impl Resource for NodeResource {
                 ),
             ),
         };
-        StateOutcome {
-            state,
-            private: private.encode(),
-            diagnostics,
-        }
+        outcome(state, diagnostics)
     }
 
-    async fn delete(&self, _ctx: &Ctx, prior: Value, private: Vec<u8>) -> Diagnostics {
+    async fn delete(&self, ctx: &Ctx, prior: Value, _private: Vec<u8>) -> Diagnostics {
         let rt = match runtime(&self.runtime) {
             Ok(rt) => rt,
             Err(e) => return diagnose::error("Cannot delete the node", &e),
@@ -176,8 +173,8 @@ impl Resource for NodeResource {
         let Some(model) = NodeModel::decode(&prior) else {
             return Diagnostics::new();
         };
-        let instance = Private::decode(&private).instance;
-        let deleted = node::delete(rt, &model.plan(instance.as_deref())).await;
+        let marker_id = private::stored(&model.marker_id);
+        let deleted = node::delete(rt, &ctx.cancel, &model.plan(marker_id.as_deref())).await;
         let mut d = Diagnostics::new();
         diagnose::warnings(&mut d, &deleted.warnings);
         for (summary, e) in &deleted.errors {
@@ -199,8 +196,8 @@ impl Resource for NodeResource {
             };
         };
         let mut d = Diagnostics::new();
-        let instance = Private::decode(&private).instance;
-        let state = match node::read(rt, &model.plan(instance.as_deref())).await {
+        let marker_id = private::stored(&model.marker_id);
+        let state = match node::read(rt, &model.plan(marker_id.as_deref())).await {
             Ok(NodeSeen::Gone) => Value::Null,
             Ok(NodeSeen::Present(observed)) => {
                 diagnose::warnings(&mut d, &observed.warnings);
@@ -241,14 +238,7 @@ impl Resource for NodeResource {
             Err(e) => return outcome(Value::Null, diagnose::error(summary, &e)),
         };
         match node::import(rt, &address, port).await {
-            Ok(found) => StateOutcome {
-                state: NodeModel::imported(&found).encode(),
-                private: Private {
-                    instance: found.instance.clone(),
-                }
-                .encode(),
-                diagnostics: Diagnostics::new(),
-            },
+            Ok(found) => outcome(NodeModel::imported(&found).encode(), Diagnostics::new()),
             Err(e) => outcome(Value::Null, diagnose::error(summary, &e)),
         }
     }

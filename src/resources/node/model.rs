@@ -19,6 +19,8 @@ pub struct NodeModel {
     pub k0s_version: String,
     pub k0s_binary_path: Option<String>,
     pub k0s_download_url: Option<String>,
+    pub k0s_download_allow_http: Option<bool>,
+    pub k0s_sha256: Option<String>,
     pub address: String,
     pub private_address: Option<String>,
     pub port: Option<u16>,
@@ -29,6 +31,7 @@ pub struct NodeModel {
     pub drain_timeout: Option<String>,
     pub timeouts: Option<TimeoutsModel>,
     pub id: Unknowable<Option<String>>,
+    pub marker_id: Unknowable<Option<String>>,
     pub node_name: Unknowable<Option<String>>,
     pub status: Unknowable<Option<String>>,
 }
@@ -48,9 +51,11 @@ impl NodeModel {
         NodePlan {
             cluster_id: self.cluster_id.clone(),
             version: self.k0s_version.clone(),
-            source: BinarySource::new(
+            source: BinarySource::configured(
                 self.k0s_binary_path.as_deref(),
                 self.k0s_download_url.as_deref(),
+                self.k0s_download_allow_http.unwrap_or(false),
+                self.k0s_sha256.as_deref(),
             ),
             address: self.address.clone(),
             private_address: self.private_address.clone(),
@@ -123,6 +128,8 @@ impl NodeModel {
             k0s_version: found.version.clone(),
             k0s_binary_path: None,
             k0s_download_url: None,
+            k0s_download_allow_http: None,
+            k0s_sha256: None,
             address: found.address.clone(),
             private_address: found.private_address.clone(),
             port: found.port,
@@ -133,6 +140,7 @@ impl NodeModel {
             drain_timeout: None,
             timeouts: None,
             id: Unknowable::Known(Some(format!("{}/{}", found.cluster_id, found.node_name))),
+            marker_id: Unknowable::Known(found.instance.clone()),
             node_name: Unknowable::Known(Some(found.node_name.clone())),
             status: Unknowable::Known(Some(found.status.as_str().into())),
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tfplugin::tfvalue::{AttributePath, Value};
 use tfplugin::{Diagnostics, Plan, PlanRequest};
 
-use crate::resources::cluster::validate_timeouts;
+use crate::resources::cluster::{plan_binary_source, validate_binary_source, validate_timeouts};
 use crate::resources::controllers;
 use crate::resources::validate::{
     check_address, check_k0s_version, check_port, check_positive_duration, check_private_address,
@@ -22,6 +22,7 @@ pub fn validate_config(config: &Value) -> Diagnostics {
         root.clone().attribute("k0s_version"),
         config.get_attr("k0s_version"),
     );
+    validate_binary_source(&mut d, config);
     check_address(
         &mut d,
         root.clone().attribute("address"),
@@ -49,10 +50,13 @@ pub fn validate_config(config: &Value) -> Diagnostics {
     d
 }
 
-/// The checks that need the prior state: a `k0s_version` change the node
-/// cannot make in place.
+/// The checks that need the prior state (a `k0s_version` change the node
+/// cannot make in place) or values known only at plan (the download URL
+/// when it comes from another resource).
 pub fn plan_node(request: &PlanRequest<'_>, plan: &mut Plan) {
+    crate::resources::private::plan(&mut plan.planned);
     check_upgrade_in_place(request, plan, "node");
+    plan_binary_source(request, plan);
 }
 
 /// A node whose `address` or `private_address` is one of its own
@@ -364,5 +368,22 @@ mod tests {
         let prior = plan(&Value::Null, &config(&[version("v1.30.2+k0s.0")])).planned;
         let p = plan(&prior, &config(&[("k0s_version", Value::Unknown)]));
         assert!(!p.diagnostics.has_errors(), "{:?}", p.diagnostics);
+    }
+
+    #[test]
+    fn the_download_url_and_checksum_are_checked_as_on_the_cluster() {
+        let found = errors(&validate_config(&config(&[
+            (
+                "k0s_download_url",
+                Value::from("http://mirror.internal/k0s"),
+            ),
+            ("k0s_sha256", Value::from("abc")),
+        ])));
+        let attributes: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(
+            attributes,
+            vec!["k0s_sha256", "k0s_download_url"],
+            "{found:?}"
+        );
     }
 }

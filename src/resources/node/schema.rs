@@ -34,7 +34,19 @@ pub fn schema() -> Schema {
                     .description("Local k0s binary to upload, as on `mke_cluster`."),
                 Attribute::string("k0s_download_url")
                     .default(mke_k0s::DEFAULT_DOWNLOAD_URL)
-                    .description("URL template to download k0s from, as on `mke_cluster`."),
+                    .description(
+                        "URL template to download k0s from, as on `mke_cluster`: `https://` or \
+                         `file://`, credentials in it never on a command line nor in logs.",
+                    ),
+                Attribute::bool("k0s_download_allow_http")
+                    .default(false)
+                    .description("Allow a plain `http://` `k0s_download_url`, as on `mke_cluster`. Default `false`."),
+                Attribute::string("k0s_sha256").optional().description(
+                    "sha256 the k0s binary must have, checked on the host after a download and \
+                     against a `k0s_binary_path` file before its upload, as on `mke_cluster`. \
+                     Pass `mke_cluster.<name>.k0s_sha256` when the node follows the cluster's \
+                     version and the hosts share an architecture.",
+                ),
                 Attribute::string("address")
                     .required()
                     .requires_replace()
@@ -72,6 +84,14 @@ pub fn schema() -> Schema {
                     .computed()
                     .stable()
                     .description("`<cluster_id>/<node_name>`."),
+                Attribute::string("marker_id")
+                    .computed()
+                    .stable()
+                    .description(
+                        "A random ID of this resource, written into the machine's \
+                         `/etc/k0s/mke.json`: the provider drains, resets or wipes the machine only \
+                         while its marker carries it.",
+                    ),
                 Attribute::string("node_name")
                     .computed()
                     .stable()
