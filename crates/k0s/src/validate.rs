@@ -424,6 +424,35 @@ impl FromStr for Taint {
     }
 }
 
+/// A hostname that cannot be a Node's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the hostname {hostname:?} cannot be a Kubernetes node name: use lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit")]
+pub struct NodeNameError {
+    pub hostname: String,
+}
+
+/// The Node name the kubelet registers with: the hostname, lowercased. It must be a DNS-1123
+/// subdomain, as the API server requires; anything else (a name starting with `-`, say) would
+/// otherwise reach kubectl command lines.
+pub fn node_name_from_hostname(hostname: &str) -> Result<String, NodeNameError> {
+    let name = hostname.trim().to_ascii_lowercase();
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(NodeNameError {
+            hostname: hostname.to_owned(),
+        });
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -674,5 +703,16 @@ mod tests {
         .collect();
         assert_eq!(duplicate_taints(&taints), vec![(0, 3)]);
         assert!(duplicate_taints(&taints[..3]).is_empty());
+    }
+
+    #[test]
+    fn node_names_come_from_hostnames_that_kubernetes_accepts() {
+        assert_eq!(
+            node_name_from_hostname("Worker-1.Example").unwrap(),
+            "worker-1.example"
+        );
+        for bad in ["--selector=x", "-w1", "w_1", "", "a..b"] {
+            assert!(node_name_from_hostname(bad).is_err(), "{bad}");
+        }
     }
 }

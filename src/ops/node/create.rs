@@ -90,6 +90,7 @@ async fn join_node(
     let facts = probe::probe(host).await?;
     let cluster_name = cluster_of(controller, plan).await?;
     preflight(host, &facts, Expected::NewWorker(plan.claim()))?;
+    let name = node_name(&facts, host.name())?;
     // The marker first: whatever happens next, the host is known to be this node's.
     reached.changed = true;
     marker::write_marker(host, &plan.marker(&cluster_name)).await?;
@@ -103,7 +104,6 @@ async fn join_node(
     )
     .await?;
 
-    let name = node_name(&facts);
     let step = Step::start(host.name(), "join worker");
     join::join(
         controller,

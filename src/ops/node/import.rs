@@ -73,7 +73,7 @@ pub async fn import(
         host_key: host.host_key().to_string(),
         labels: unit.map(|u| u.labels()).unwrap_or_default(),
         taints: unit.map(|u| u.taints()).unwrap_or_default(),
-        node_name: node_name(&f),
+        node_name: node_name(&f, host.name())?,
         status: f.status(),
     })
 }

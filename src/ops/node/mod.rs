@@ -120,7 +120,15 @@ pub struct NodeReached {
     pub changed: bool,
 }
 
-/// The Kubernetes node name: the lowercased hostname, as the kubelet registers it.
-fn node_name(facts: &HostFacts) -> String {
-    facts.hostname.to_lowercase()
+/// The Kubernetes node name: the lowercased hostname, as the kubelet
+/// registers it. A hostname Kubernetes would refuse is refused here, before
+/// it reaches a command line.
+fn node_name(facts: &HostFacts, host: &str) -> Result<String, super::OpError> {
+    mke_k0s::validate::node_name_from_hostname(&facts.hostname).map_err(|e| {
+        super::OpError::host(
+            host,
+            e.to_string(),
+            "Give the machine a hostname Kubernetes accepts (`hostnamectl set-hostname`), then apply again.",
+        )
+    })
 }
