@@ -81,12 +81,16 @@ fn a_restarted_worker_is_back_when_apply_returns() {
     let config = controller_and_workers(&s.bed, &provider_block("30s"), "e2e", &["w1"], "");
     s.apply(&config);
     let heartbeat = |s: &support::e2e::Scenario| -> String {
-        s.k0s(
-            "c1",
-            "kubectl get node w1 -o jsonpath={.status.conditions[?(@.type=='Ready')].lastHeartbeatTime}",
-        )
-        .trim()
-        .to_string()
+        let node: serde_json::Value =
+            serde_json::from_str(&s.k0s("c1", "kubectl get node w1 -o json")).expect("Node JSON");
+        node["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready")
+            .and_then(|c| c["lastHeartbeatTime"].as_str())
+            .expect("a Ready heartbeat")
+            .to_string()
     };
     s.k0s("w1", "stop");
     // The Node still reads Ready on its last heartbeat for a while.
