@@ -61,9 +61,10 @@ fn script() -> String {
     format!(
         "echo '{SECTION}hostname'; hostname; \
          echo '{SECTION}arch'; uname -m; \
-         echo '{SECTION}version'; [ -x {k0s} ] && {k0s} version 2>/dev/null; \
          echo '{SECTION}unit'; cat /etc/systemd/system/k0scontroller.service /etc/systemd/system/k0sworker.service 2>/dev/null; \
-         echo '{SECTION}status'; [ -x {k0s} ] && timeout 10 {k0s} status -o json 2>/dev/null; \
+         echo '{SECTION}status'; s=''; if [ -x {k0s} ]; then s=$(timeout 10 {k0s} status -o json 2>/dev/null) || s=''; fi; \
+         [ -n \"$s\" ] && printf '%s\\n' \"$s\"; \
+         echo '{SECTION}version'; [ -z \"$s\" ] && [ -x {k0s} ] && {k0s} version 2>/dev/null; \
          echo '{SECTION}config'; cat {config} 2>/dev/null; \
          echo '{SECTION}marker'; cat {MARKER_PATH} 2>/dev/null; \
          true",
@@ -90,14 +91,18 @@ pub fn parse(output: &str) -> HostFacts {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
     };
+    let status = get("status").and_then(|s| mke_k0s::parse_status_json(&s).ok());
     HostFacts {
         hostname: get("hostname").unwrap_or_default(),
         arch: get("arch").unwrap_or_default(),
+        // While k0s runs, its status carries the version: `k0s version` (another
+        // process start on the host) runs only when it does not.
         binary_version: get("version")
             .and_then(|v| mke_k0s::parse_version(&v).ok())
-            .map(|v| v.to_string()),
+            .map(|v| v.to_string())
+            .or_else(|| status.as_ref().map(|s| s.version.clone())),
         unit: get("unit").and_then(|u| mke_k0s::parse_unit_exec_start(&u)),
-        status: get("status").and_then(|s| mke_k0s::parse_status_json(&s).ok()),
+        status,
         config: sections
             .get("config")
             .filter(|c| !c.trim().is_empty())
@@ -153,5 +158,20 @@ mod tests {
         assert_eq!(facts.status(), HostStatus::Absent);
         assert_eq!(facts.config.as_deref(), Some("apiVersion: x\n"));
         assert_eq!(facts.marker.unwrap().id, "u-1");
+    }
+
+    #[test]
+    fn a_running_k0s_gives_its_version_through_its_status() {
+        let status = r#"{"Version":"v1.29.3+k0s.0","Pid":7,"Role":"controller","Workloads":false,"SysInit":"linux-systemd","StubFile":"","Output":"","Args":[],"ClusterConfig":null,"K0sVars":{}}"#;
+        let out = format!(
+            "{SECTION}hostname\nc1\n{SECTION}arch\nx86_64\n{SECTION}unit\n{SECTION}status\n{status}\n{SECTION}version\n{SECTION}config\n{SECTION}marker\n"
+        );
+        let facts = parse(&out);
+        assert!(facts.running(), "the status must parse");
+        assert_eq!(facts.binary_version.as_deref(), Some("v1.29.3+k0s.0"));
+        assert!(
+            script().contains("[ -z \"$s\" ]"),
+            "k0s version runs only without a status"
+        );
     }
 }
