@@ -37,8 +37,10 @@ pub fn schema() -> Schema {
                  to state. When null, the ssh-agent (`SSH_AUTH_SOCK`) and your default keys are used.",
             ),
             Attribute::string("timeout").optional().description(
-                "How long create waits for a host to answer; longer than zero. Default `5m`. Read \
-                 and delete give up on an unreachable host after 30s at most.",
+                "How long create waits for a host to answer, and for a refused login to be \
+                 accepted (a fresh machine whose keys arrive late); longer than zero. Default \
+                 `5m`. Read and delete give up on an unreachable host after 30s at most, and \
+                 never retry a refused login.",
             ),
             Attribute::string("bastion_host").optional().description("Jump host (ProxyJump) in front of every host."),
             Attribute::string("bastion_user").optional().description("User on the jump host. Defaults to `user`."),
