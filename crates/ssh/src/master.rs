@@ -193,7 +193,13 @@ pub(crate) async fn establish(
 }
 
 fn temporary_dir() -> std::io::Result<tempfile::TempDir> {
-    tempfile::Builder::new().prefix("mke-ssh-").tempdir()
+    use std::os::unix::fs::PermissionsExt;
+    // Private to the user: the config, known_hosts and control socket inside
+    // say which hosts this run reaches and how.
+    tempfile::Builder::new()
+        .prefix("mke-ssh-")
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir()
 }
 
 fn identity<'a>(spec: &LaunchSpec<'a>, pinned: &'a HostKey) -> MasterIdentity<'a> {
@@ -972,5 +978,13 @@ mod tests {
             "bastion: ssh: connect to host jump port 22: Connection refused; \
              kex_exchange_identification: Connection closed by remote host"
         );
+    }
+
+    #[test]
+    fn the_temporary_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temporary_dir().unwrap();
+        let mode = fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
     }
 }
