@@ -114,3 +114,43 @@ fn a_restarted_worker_is_back_when_apply_returns() {
     );
     assert_eq!(s.plan_exit(&[]).0, 0);
 }
+
+#[test]
+fn a_worker_newer_than_its_controllers_is_refused_before_anything_is_written() {
+    let Some(s) = scenario(&["c1", "w1"]) else {
+        return;
+    };
+    let newer = variant(Some(SECOND_VERSION), false);
+    let config = controller_and_workers(
+        &s.bed,
+        &provider_block("30s"),
+        "e2e",
+        &["w1"],
+        "",
+    )
+    .replace(
+        "  k0s_version     = mke_cluster.main.k0s_version\n  k0s_binary_path = mke_cluster.main.k0s_binary_path\n",
+        &format!(
+            "  k0s_version     = \"{SECOND_VERSION}\"\n  k0s_binary_path = \"{}\"\n",
+            newer.path()
+        ),
+    );
+    assert!(
+        config.contains(SECOND_VERSION),
+        "the node runs the newer release"
+    );
+    let out = s.try_apply(&config);
+    assert_ne!(out.code, 0, "the node must be refused:\n{}", out.combined());
+    let text = support::e2e::squash(&out.combined());
+    assert!(
+        text.contains(&format!(
+            "k0s_version {SECOND_VERSION} is newer than the controllers' v1.29.3+k0s.0"
+        )),
+        "{text}"
+    );
+    // Nothing reached the worker: no marker, no binary.
+    let left = s.bed.host("w1").exec_ok(&format!(
+        "for p in /etc/k0s/mke.json {K0S}; do [ -e \"$p\" ] && echo \"$p\"; done; true"
+    ));
+    assert_eq!(left.trim(), "", "files written to w1: {left}");
+}

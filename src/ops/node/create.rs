@@ -52,6 +52,37 @@ async fn cluster_of(controller: &Host, plan: &NodePlan) -> Result<String, OpErro
     }
 }
 
+/// A worker may not run a newer k0s than its controllers (Kubernetes'
+/// version skew policy): checked before anything is written to the node.
+async fn check_skew(controller: &Host, plan: &NodePlan) -> Result<(), OpError> {
+    let out = controller
+        .run(&mke_ssh::Command::new(mke_k0s::cli::status_json()).display("k0s status"))
+        .await?;
+    let Ok(status) = mke_k0s::parse_status_json(&out.stdout) else {
+        // A controller whose status does not answer fails the join later, with its own message.
+        return Ok(());
+    };
+    let (Ok(worker), Ok(control_plane)) = (
+        mke_k0s::parse_k0s_version(&plan.version),
+        mke_k0s::parse_k0s_version(&status.version),
+    ) else {
+        return Ok(());
+    };
+    if worker > control_plane {
+        return Err(OpError::host(
+            &plan.address,
+            format!(
+                "k0s_version {} is newer than the controllers' {}: a worker may not run a newer \
+                 Kubernetes than its control plane; nothing was changed on the node",
+                plan.version, status.version
+            ),
+            "Upgrade the cluster first (pass `mke_cluster.<name>.k0s_version` to the node), then \
+             the node.",
+        ));
+    }
+    Ok(())
+}
+
 async fn run(
     rt: &Runtime,
     cancel: &Cancel,
@@ -89,6 +120,7 @@ async fn join_node(
 ) -> Result<(), OpError> {
     let facts = probe::probe(host).await?;
     let cluster_name = cluster_of(controller, plan).await?;
+    check_skew(controller, plan).await?;
     preflight(host, &facts, Expected::NewWorker(plan.claim()))?;
     let name = node_name(&facts, host.name())?;
     // The marker first: whatever happens next, the host is known to be this node's.
