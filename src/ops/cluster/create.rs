@@ -5,13 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::steps::{install_leader, join_controller, prepare};
+use super::steps::{install_leader, join_controller, open, prepare, Opened};
 use super::{ClusterPlan, ClusterReached};
-use crate::ops::phase::connect::connect_controllers;
-use crate::ops::phase::lock::{self, release_all};
+use crate::ops::phase::marker;
 use crate::ops::phase::outputs::admin_access;
 use crate::ops::phase::preflight::{preflight, Expected};
-use crate::ops::phase::{marker, probe};
 use crate::ops::{within_limit_keeping, Cancel, HostStatus, OpError, Partial, Runtime, Step};
 
 pub async fn create(
@@ -32,16 +30,15 @@ async fn run(
     plan: &ClusterPlan,
     reached: &mut ClusterReached,
 ) -> Result<(), OpError> {
-    let (connected, all_answered) = connect_controllers(rt, &plan.controllers, rt.patient()).await;
-    reached.host_keys = connected.host_keys.clone();
-    all_answered?;
-    let hosts = connected.hosts;
-    let locks = rt.lock_all(hosts.values()).await?;
+    let opened = open(rt, cancel, plan, &mut reached.host_keys).await?;
+    let Opened {
+        hosts,
+        facts,
+        locked,
+    } = opened;
     // Ctrl-C, or a lock taken from this run, stops every wait and transfer.
-    let watch = lock::watch(cancel, &locks);
-    let cancel = watch.cancel();
+    let cancel = locked.watch.cancel();
     let result = async {
-        let facts = probe::probe_each(rt, &hosts).await?;
         let addresses = plan.addresses();
         for (key, host) in &hosts {
             let expected = Expected::NewController {
@@ -98,6 +95,5 @@ async fn run(
         Ok(())
     }
     .await;
-    release_all(locks).await;
-    result.map_err(|e| watch.explain(e))
+    locked.close(result).await
 }

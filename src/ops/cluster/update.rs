@@ -10,17 +10,15 @@ use std::time::Duration;
 
 use mke_ssh::Host;
 
-use super::steps::{join_controller, prepare};
+use super::steps::{self, join_controller, open, prepare, Opened};
 use super::{install_flags, ClusterPlan, ClusterReached};
-use crate::ops::phase::connect::connect_controllers;
 use crate::ops::phase::etcd::{Leaving, Peer};
-use crate::ops::phase::lock::{self, release_all};
 use crate::ops::phase::outputs::admin_access;
 use crate::ops::phase::ownership::Claim;
 use crate::ops::phase::ownership::Owned;
 use crate::ops::phase::preflight::{preflight, Expected};
 use crate::ops::phase::probe::{self, HostFacts};
-use crate::ops::phase::{configure, etcd, marker, service, stage, wipe};
+use crate::ops::phase::{configure, etcd, marker, service, wipe};
 use crate::ops::{
     within_limit_keeping, Cancel, ControllerHost, HostStatus, OpError, Partial, Runtime, Step,
 };
@@ -103,15 +101,7 @@ async fn reconcile(
         };
         let step = Step::start(host.name(), phase);
         if change.upgrade {
-            stage::stage_k0s(
-                cancel,
-                host,
-                facts,
-                &plan.version,
-                &plan.source,
-                service::READY_TIMEOUT,
-            )
-            .await?;
+            steps::stage(cancel, host, facts, plan).await?;
         }
         if change.reconfigure {
             configure::write_config(host, &plan.k0s_config, c.private_address.as_deref()).await?;
@@ -171,16 +161,15 @@ async fn run(
     reached: &mut ClusterReached,
 ) -> Result<(), OpError> {
     let after = update.after;
-    let (connected, all_answered) = connect_controllers(rt, &after.controllers, rt.patient()).await;
-    reached.host_keys = connected.host_keys.clone();
-    all_answered?;
-    let hosts = connected.hosts;
-    let locks = rt.lock_all(hosts.values()).await?;
+    let opened = open(rt, cancel, after, &mut reached.host_keys).await?;
+    let Opened {
+        hosts,
+        facts,
+        locked,
+    } = opened;
     // Ctrl-C, or a lock taken from this run, stops every wait and transfer.
-    let watch = lock::watch(cancel, &locks);
-    let cancel = watch.cancel();
+    let cancel = locked.watch.cancel();
     let result = async {
-        let facts = probe::probe_each(rt, &hosts).await?;
         let id = after.id.as_str();
         for (key, host) in &hosts {
             preflight(host, &facts[key], Expected::Controller(after.claim(id)))?;
@@ -289,8 +278,7 @@ async fn run(
         Ok(())
     }
     .await;
-    release_all(locks).await;
-    result.map_err(|e| watch.explain(e))
+    locked.close(result).await
 }
 
 /// Takes a controller that left the configuration out of etcd and wipes it.
