@@ -50,3 +50,29 @@ pub(crate) fn import_id_in(identity: &Value, name: &str) -> Result<String, Diagn
             d
         })
 }
+
+/// The plan Terraform would get for `config` over `prior`, refined by a
+/// resource's `modify_plan`: for the plan tests beside each resource.
+#[cfg(test)]
+pub(crate) fn plan_for(
+    schema: &tfplugin::Schema,
+    prior: &Value,
+    config: &Value,
+    modify: fn(&tfplugin::PlanRequest<'_>, &mut tfplugin::Plan),
+) -> tfplugin::Plan {
+    let change = tfplugin::plan::plan_resource(schema, prior, config);
+    let mut plan = tfplugin::Plan {
+        planned: change.planned,
+        requires_replace: change.requires_replace,
+        private: Vec::new(),
+        diagnostics: Diagnostics::new(),
+    };
+    let request = tfplugin::PlanRequest {
+        prior,
+        proposed: config,
+        config,
+        prior_private: &[],
+    };
+    modify(&request, &mut plan);
+    plan
+}

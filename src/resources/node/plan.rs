@@ -288,21 +288,7 @@ mod tests {
 
     /// The plan Terraform would get for `config` over `prior`.
     fn plan(prior: &Value, config: &Value) -> Plan {
-        let change = tfplugin::plan::plan_resource(&schema(), prior, config);
-        let mut plan = Plan {
-            planned: change.planned,
-            requires_replace: change.requires_replace,
-            private: Vec::new(),
-            diagnostics: Diagnostics::new(),
-        };
-        let request = PlanRequest {
-            prior,
-            proposed: config,
-            config,
-            prior_private: &[],
-        };
-        plan_node(&request, &mut plan);
-        plan
+        crate::resources::plan_for(&schema(), prior, config, plan_node)
     }
 
     fn version(v: &str) -> (&'static str, Value) {
