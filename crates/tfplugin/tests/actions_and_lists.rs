@@ -675,3 +675,65 @@ async fn actions_and_list_resources_appear_in_schema_and_metadata() {
         .collect();
     assert_eq!(lists, ["test_host"]);
 }
+
+/// A list resource registered without the managed resource it lists.
+struct OrphanListProvider;
+
+#[async_trait::async_trait]
+impl Provider for OrphanListProvider {
+    fn schema(&self) -> Schema {
+        Schema::new(0, Block::new("test", vec![]))
+    }
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        Vec::new()
+    }
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
+        Vec::new()
+    }
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        vec![Arc::new(HostList {
+            last_ctx: Mutex::new(None),
+        })]
+    }
+    async fn configure(&self, _version: &str, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+}
+
+#[tokio::test]
+async fn a_list_resource_without_its_managed_resource_is_reported_as_a_provider_bug() {
+    let mut client = serve(Arc::new(OrphanListProvider)).await;
+    let expected = vec![(
+        "List resource without a matching managed resource".to_string(),
+        "This is a bug in the test provider: the list resource \"test_host\" has no managed resource type of that name."
+            .to_string(),
+    )];
+    let validated = client
+        .validate_list_resource_config(pb::validate_list_resource_config::Request {
+            type_name: "test_host".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summaries(&validated.diagnostics), expected);
+    let events = list(&mut client, list_request(3, false)).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(summaries(&events[0].diagnostic), expected);
+}
+
+#[tokio::test]
+async fn an_unknown_list_resource_type_is_named() {
+    let mut f = fixture().await;
+    let mut request = list_request(3, false);
+    request.type_name = "test_nope".into();
+    let events = list(&mut f.client, request).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        summaries(&events[0].diagnostic),
+        vec![(
+            "Unknown list resource type".into(),
+            "The test provider has no list resource type named \"test_nope\".".into()
+        )]
+    );
+}
