@@ -37,6 +37,9 @@ pub enum OpError {
         key: String,
         source: Box<OpError>,
     },
+    /// A backup archive on this machine that cannot be read or would not restore.
+    #[error("backup archive {path}: {message}")]
+    BackupArchive { path: String, message: String },
     /// The plan left a value unknown that apply needs.
     #[error("{resource}: values the plan left unknown are still unknown at apply")]
     UnknownAtApply { resource: String },

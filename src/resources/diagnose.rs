@@ -17,6 +17,10 @@ pub fn hint(e: &OpError) -> String {
             .into(),
         OpError::Cancelled { .. } => "Run `terraform apply` again to finish.".into(),
         OpError::LocalBinary { .. } => "Check `k0s_binary_path`.".into(),
+        OpError::BackupArchive { .. } => "Check `restore_from`: it must name an archive that \
+            `k0s backup` (or the `mke_backup` action, or `backup` of `mke_cluster`) wrote, \
+            unchanged; compare it with the `.sha256` file beside it."
+            .into(),
         OpError::RemovingController { source, .. } => hint(source),
         OpError::UnknownAtApply { .. } => {
             "Run `terraform apply` again; if it repeats, report it as a provider bug.".into()

@@ -506,12 +506,76 @@ pub struct ArchivedNetwork {
     pub calico_mode: Option<CalicoMode>,
 }
 
+/// One network setting in which an archive and a planned config differ, each side with k0s's
+/// own default filled in where its file leaves the key out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkDifference {
+    /// The ClusterConfig key, e.g. `spec.network.podCIDR`.
+    pub key: &'static str,
+    pub archived: String,
+    pub planned: String,
+}
+
+impl ArchivedNetwork {
+    /// Where `planned` (the settings of the config a restored cluster will run) differs from
+    /// this archive's. A key a file leaves out means k0s v1.29.3's default (`podCIDR`
+    /// 10.244.0.0/16, `serviceCIDR` 10.96.0.0/12, `provider` kuberouter, `clusterDomain`
+    /// cluster.local, calico `mode` vxlan), so "absent" and "set to the default" are equal.
+    pub fn differences(&self, planned: &ArchivedNetwork) -> Vec<NetworkDifference> {
+        let mode = |m: &Option<CalicoMode>| {
+            m.as_ref()
+                .map_or_else(|| "vxlan".to_owned(), |m| m.to_string())
+        };
+        let or =
+            |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.to_owned());
+        let pairs = [
+            (
+                "spec.network.podCIDR",
+                or(&self.pod_cidr, "10.244.0.0/16"),
+                or(&planned.pod_cidr, "10.244.0.0/16"),
+            ),
+            (
+                "spec.network.serviceCIDR",
+                or(&self.service_cidr, "10.96.0.0/12"),
+                or(&planned.service_cidr, "10.96.0.0/12"),
+            ),
+            (
+                "spec.network.provider",
+                or(&self.provider, "kuberouter"),
+                or(&planned.provider, "kuberouter"),
+            ),
+            (
+                "spec.network.clusterDomain",
+                or(&self.cluster_domain, "cluster.local"),
+                or(&planned.cluster_domain, "cluster.local"),
+            ),
+            (
+                "spec.network.calico.mode",
+                mode(&self.calico_mode),
+                mode(&planned.calico_mode),
+            ),
+        ];
+        pairs
+            .into_iter()
+            .filter(|(_, archived, planned)| archived != planned)
+            .map(|(key, archived, planned)| NetworkDifference {
+                key,
+                archived,
+                planned,
+            })
+            .collect()
+    }
+}
+
 /// What an archived ClusterConfig says a restore must match.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ArchivedSettings {
     pub network: ArchivedNetwork,
     pub external_address: Option<String>,
     pub address: Option<String>,
+    /// `spec.api.sans`: with neither address set, the API answered at the controller's own
+    /// address, which this provider lists here.
+    pub sans: Vec<String>,
 }
 
 impl ArchivedSettings {
@@ -555,6 +619,12 @@ pub fn archived_settings(k0s_yaml: &str) -> Result<ArchivedSettings, crate::Conf
         },
         external_address: text(&spec["api"]["externalAddress"]),
         address: text(&spec["api"]["address"]),
+        sans: spec["api"]["sans"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(text)
+            .collect(),
     })
 }
 
@@ -866,5 +936,39 @@ mod tests {
             crate::ConfigError::Invalid { .. }
         ));
         assert!(archived_settings("{unclosed").is_err());
+    }
+}
+
+#[cfg(test)]
+mod network_difference_tests {
+    use super::*;
+
+    #[test]
+    fn absent_keys_mean_k0s_defaults_and_only_real_differences_are_listed() {
+        let archived = archived_settings(
+            "apiVersion: k0s.k0sproject.io/v1beta1\nkind: ClusterConfig\nspec:\n  network:\n    provider: calico\n",
+        )
+        .unwrap();
+        let planned = archived_settings(
+            "spec:\n  network:\n    provider: calico\n    podCIDR: 10.244.0.0/16\n    serviceCIDR: 10.100.0.0/16\n    calico:\n      mode: vxlan\n",
+        )
+        .unwrap();
+        let found = archived.network.differences(&planned.network);
+        assert_eq!(
+            found,
+            vec![NetworkDifference {
+                key: "spec.network.serviceCIDR",
+                archived: "10.96.0.0/12".into(),
+                planned: "10.100.0.0/16".into(),
+            }]
+        );
+        let kube_router = archived_settings("spec: {}\n").unwrap();
+        let found = kube_router.network.differences(&planned.network);
+        assert!(
+            found
+                .iter()
+                .any(|d| d.key == "spec.network.provider" && d.archived == "kuberouter"),
+            "{found:?}"
+        );
     }
 }

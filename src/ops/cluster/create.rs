@@ -1,15 +1,19 @@
 //! Create: connect → lock → probe → preflight → on every host: write the
 //! marker, stage k0s, write `k0s.yaml` → install the leader → join the other
 //! controllers one at a time → read the admin kubeconfig.
+//!
+//! From a backup (`restore_from`): the archive is checked on this machine
+//! first, then restored on the leader after staging and before installing,
+//! so the leader starts as the old cluster; the others join it fresh.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::steps::{install_leader, join_controller, open, prepare, Opened};
 use super::{ClusterPlan, ClusterReached};
-use crate::ops::phase::marker;
 use crate::ops::phase::outputs::admin_access;
 use crate::ops::phase::preflight::{preflight, Expected};
+use crate::ops::phase::{marker, restore};
 use crate::ops::{within_limit_keeping, Cancel, HostStatus, OpError, Partial, Runtime, Step};
 
 pub async fn create(
@@ -30,6 +34,29 @@ async fn run(
     plan: &ClusterPlan,
     reached: &mut ClusterReached,
 ) -> Result<(), OpError> {
+    // Before any host is touched: an archive that would not restore stops the create here.
+    if let Some(archive) = &plan.restore_from {
+        let step = Step::start("this machine", "check backup archive");
+        let summary = restore::check_archive(archive)?;
+        let differences =
+            restore::network_differences(&summary, &plan.k0s_config).map_err(|message| {
+                OpError::BackupArchive {
+                    path: archive.display().to_string(),
+                    message,
+                }
+            })?;
+        if let Some(d) = differences.first() {
+            return Err(OpError::BackupArchive {
+                path: archive.display().to_string(),
+                message: format!(
+                    "its cluster ran {} = {}, the plan has {}: the restored objects were \
+                     allocated from the archive's settings, so the cluster must keep them",
+                    d.key, d.archived, d.planned
+                ),
+            });
+        }
+        step.done();
+    }
     let opened = open(rt, cancel, plan, &mut reached.host_keys).await?;
     let Opened {
         hosts,
@@ -69,6 +96,9 @@ async fn run(
 
         let leader_key = plan.leader_key();
         let leader = &hosts[leader_key];
+        if let Some(archive) = &plan.restore_from {
+            restore::restore(leader, archive).await?;
+        }
         let id = install_leader(cancel, leader, plan, &plan.controllers[leader_key]).await?;
         reached.id = Some(id.clone());
         let mut status: BTreeMap<String, HostStatus> = plan

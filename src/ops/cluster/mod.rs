@@ -10,6 +10,9 @@
 //!   controllers that left → outputs.
 //! - [`delete`]: lock → wipe, on every controller.
 //! - [`import`]: probe the listed controllers → what they run.
+//!
+//! A create with `restore_from` checks the archive before it touches a host,
+//! and restores it on the leader between staging and installing k0s.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -54,6 +57,8 @@ pub struct ClusterPlan {
     /// The resource's instance id, written into every marker; `None` only
     /// for a resource saved before instance ids, until its next change.
     pub instance: Option<String>,
+    /// Create only: the first controller starts from this backup archive.
+    pub restore_from: Option<std::path::PathBuf>,
 }
 
 impl ClusterPlan {

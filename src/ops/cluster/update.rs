@@ -346,6 +346,7 @@ mod tests {
 
     fn plan(version: &str) -> ClusterPlan {
         ClusterPlan {
+            restore_from: None,
             name: "demo".into(),
             version: version.into(),
             source: BinarySource::new(None, None),

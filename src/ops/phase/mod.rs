@@ -30,6 +30,7 @@ pub mod ownership;
 pub mod preflight;
 pub mod probe;
 pub mod registration;
+pub mod restore;
 pub mod service;
 pub mod stage;
 pub mod wipe;

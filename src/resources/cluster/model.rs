@@ -25,6 +25,7 @@ pub struct ClusterModel {
     pub api: Option<ApiModel>,
     pub network: Option<NetworkModel>,
     pub k0s_config_overrides: Option<String>,
+    pub restore_from: Option<String>,
     pub timeouts: Option<TimeoutsModel>,
     pub id: Unknowable<Option<String>>,
     pub marker_id: Unknowable<Option<String>>,
@@ -137,6 +138,7 @@ impl ClusterModel {
             api_endpoint,
             id: self.id.known().cloned().flatten().unwrap_or_default(),
             instance: instance.map(str::to_string),
+            restore_from: self.restore_from.as_ref().map(std::path::PathBuf::from),
         })
     }
 
@@ -233,6 +235,7 @@ impl ClusterModel {
             k0s_download_url: None,
             k0s_download_allow_http: None,
             k0s_sha256: None,
+            restore_from: None,
             controllers,
             api: found
                 .settings
@@ -320,6 +323,7 @@ mod tests {
             api: None,
             network: None,
             k0s_config_overrides: None,
+            restore_from: None,
             timeouts: None,
             id: Unknowable::Unknown,
             marker_id: Unknowable::Unknown,

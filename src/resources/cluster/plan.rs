@@ -462,6 +462,7 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
     }
     check_upgrade_in_place(request, plan, "cluster");
     plan_binary_source(request, plan);
+    plan_restore(request, plan);
     let replaced: Vec<String> = plan
         .requires_replace
         .iter()
@@ -483,6 +484,126 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
             ),
         );
     }
+}
+
+/// `restore_from`. On an existing cluster, a new archive replaces the cluster and removing the
+/// attribute changes nothing. Planning a create, a readable archive is read whole (the only time
+/// the plan reads it): it must verify, its network settings must equal the plan's, and its API
+/// address should be the planned one. An archive not readable yet is checked at apply, before
+/// any host is touched.
+pub fn plan_restore(request: &PlanRequest<'_>, plan: &mut Plan) {
+    let attribute = AttributePath::root().attribute("restore_from");
+    let planned = plan.planned.get_attr("restore_from").clone();
+    if !request.prior.is_null() {
+        let prior = request.prior.get_attr("restore_from");
+        if !planned.is_null() && planned != *prior {
+            plan.requires_replace.push(attribute);
+        }
+        return;
+    }
+    let Value::String(path) = planned else {
+        return;
+    };
+    let archive = std::path::Path::new(&path);
+    let summary = match crate::ops::phase::restore::check_archive(archive) {
+        Ok(summary) => summary,
+        Err(e) => {
+            plan.diagnostics.error_at(
+                attribute,
+                "Cannot restore from this archive",
+                format!("{e}. {}", crate::resources::diagnose::hint(&e)),
+            );
+            return;
+        }
+    };
+    let Value::String(config) = plan.planned.get_attr("k0s_config").clone() else {
+        return;
+    };
+    match crate::ops::phase::restore::network_differences(&summary, &config) {
+        Err(message) => plan.diagnostics.error_at(
+            attribute,
+            "Cannot restore from this archive",
+            format!("{path}: {message}"),
+        ),
+        Ok(differences) => {
+            for d in differences {
+                let (at, what) = match d.key {
+                    "spec.network.podCIDR" => (network_path(&["pod_cidr"]), "network.pod_cidr"),
+                    "spec.network.serviceCIDR" => {
+                        (network_path(&["service_cidr"]), "network.service_cidr")
+                    }
+                    "spec.network.clusterDomain" => {
+                        (network_path(&["cluster_domain"]), "network.cluster_domain")
+                    }
+                    "spec.network.calico.mode" => {
+                        (network_path(&["calico", "mode"]), "network.calico.mode")
+                    }
+                    _ => (
+                        AttributePath::root().attribute("restore_from"),
+                        "restore_from",
+                    ),
+                };
+                plan.diagnostics.error_at(
+                    at,
+                    "The backup's network differs from the plan",
+                    format!(
+                        "{path} comes from a cluster whose {} was {}; the plan has {}. The \
+                         restored Pods, Services and DNS names were allocated from the archive's \
+                         settings: set {what} to match it{}.",
+                        d.key,
+                        d.archived,
+                        d.planned,
+                        if what == "restore_from" {
+                            " (only Calico clusters, MKE 4, can be restored by this provider)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
+        }
+    }
+    // The address the old API answered at: the configured one, else (a controller's own
+    // address) one of the certificate's names.
+    let archived_api = mke_k0s::backup::archived_settings(&summary.k0s_yaml)
+        .ok()
+        .and_then(|s| match s.api_address() {
+            Some(address) => Some(vec![address.to_string()]),
+            None => (!s.sans.is_empty()).then_some(s.sans),
+        });
+    let planned_api = match plan.planned.get_attr("api_endpoint") {
+        Value::String(endpoint) => endpoint
+            .trim_start_matches("https://")
+            .rsplit_once(':')
+            .map(|(host, _)| host.trim_matches(['[', ']']).to_string()),
+        _ => None,
+    };
+    if let (Some(archived), Some(planned)) = (archived_api, planned_api) {
+        if !archived.contains(&planned) {
+            let archived = archived.join(" or ");
+            plan.diagnostics.push(
+                tfplugin::Diagnostic::warning(
+                    "The restored cluster gets another API address",
+                    format!(
+                        "{path} comes from a cluster whose API address was {archived}; this \
+                         cluster's is {planned}. Workers that joined the old cluster reach it \
+                         only at the old address: they stay NotReady until their `mke_node` is \
+                         replaced. Set `api.external_address` (or the first controller's \
+                         address) to {archived} to keep them."
+                    ),
+                )
+                .at(AttributePath::root().attribute("restore_from")),
+            );
+        }
+    }
+}
+
+fn network_path(steps: &[&str]) -> AttributePath {
+    steps
+        .iter()
+        .fold(AttributePath::root().attribute("network"), |p, s| {
+            p.attribute(*s)
+        })
 }
 
 #[cfg(test)]
@@ -522,6 +643,33 @@ mod tests {
     /// The plan Terraform would get for `config` over `prior`.
     fn plan(prior: &Value, config: &Value) -> Plan {
         crate::resources::plan_for(&schema(), prior, config, plan_cluster)
+    }
+
+    #[test]
+    fn restore_from_replaces_the_cluster_only_when_set_to_another_archive() {
+        let hosts = || controllers(&[("a", "192.0.2.11")]);
+        let from = |path: &str| config(hosts(), &[("restore_from", Value::from(path))]);
+        let created = plan(&Value::Null, &from("/backups/missing.tar.gz"));
+        assert!(
+            texts(&created.diagnostics).contains("/backups/missing.tar.gz"),
+            "an unreadable archive is refused at plan, naming it: {:?}",
+            created.diagnostics
+        );
+        let prior = created.planned;
+        let replaced = |p: &Plan| {
+            p.requires_replace
+                .iter()
+                .any(|a| a.to_string() == "restore_from")
+        };
+        assert!(!replaced(&plan(&prior, &config(hosts(), &[]))), "removed");
+        assert!(
+            !replaced(&plan(&prior, &from("/backups/missing.tar.gz"))),
+            "kept"
+        );
+        assert!(
+            replaced(&plan(&prior, &from("/backups/other.tar.gz"))),
+            "another"
+        );
     }
 
     fn texts(d: &Diagnostics) -> String {

@@ -140,6 +140,18 @@ pub fn schema() -> Schema {
                      `calico.mode`/`vxlanPort`/`vxlanVNI` to anything but what the `network` \
                      attributes render. Use `yamlencode({...})`.",
                 ),
+                Attribute::string("restore_from")
+                    .optional()
+                    .description(
+                        "Create the cluster from a backup: the path of an archive that `k0s \
+                         backup`, the `mke_backup` action or `backup` wrote, on the machine \
+                         running Terraform. The first controller starts from its etcd data and \
+                         PKI (the same cluster id, objects and CA); the others join it fresh. \
+                         The archive's network settings must equal the plan's, and the API \
+                         address should be the one the old cluster used, or its workers cannot \
+                         reconnect. Used at create only: setting or changing it on an existing \
+                         cluster replaces the cluster, removing it changes nothing.",
+                    ),
                 timeouts_attribute("30m", "60m", "20m"),
                 Attribute::string("id")
                     .computed()
