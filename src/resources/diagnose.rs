@@ -17,6 +17,9 @@ pub fn hint(e: &OpError) -> String {
             .into(),
         OpError::Cancelled { .. } => "Run `terraform apply` again to finish.".into(),
         OpError::LocalBinary { .. } => "Check `k0s_binary_path`.".into(),
+        OpError::LocalFile { .. } => "Check that the directory exists or can be created, and \
+                                      that the user running Terraform may write there."
+            .into(),
         OpError::RemovingController { source, .. } => hint(source),
         OpError::UnknownAtApply { .. } => {
             "Run `terraform apply` again; if it repeats, report it as a provider bug.".into()
