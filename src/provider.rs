@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tfplugin::tfvalue::{from_value, AttributePath, Value};
 use tfplugin::{
-    Attribute, Block, Diagnostics, EphemeralResource, NestedBlock, Provider, Resource, Schema,
+    Action, Attribute, Block, Diagnostics, EphemeralResource, NestedBlock, Provider, Resource,
+    Schema,
 };
 
 use crate::ops::{BastionSettings, Runtime, Settings, SshSettings};
@@ -16,7 +17,8 @@ use crate::resources::validate::{
 };
 use crate::resources::SharedRuntime;
 use crate::resources::{
-    cluster::ClusterResource, kubeconfig::KubeconfigResource, node::NodeResource,
+    backup::BackupAction, cluster::ClusterResource, kubeconfig::KubeconfigResource,
+    node::NodeResource,
 };
 
 pub const ADDRESS: &str = "registry.terraform.io/mke/mke";
@@ -226,6 +228,12 @@ impl Provider for MkeProvider {
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
         vec![Arc::new(KubeconfigResource {
+            runtime: self.runtime.clone(),
+        })]
+    }
+
+    fn actions(&self) -> Vec<Arc<dyn Action>> {
+        vec![Arc::new(BackupAction {
             runtime: self.runtime.clone(),
         })]
     }

@@ -165,6 +165,12 @@ fn every_type_the_provider_serves_has_its_page() {
                 .iter()
                 .map(|r| ("ephemeral-resources", r.type_name())),
         )
+        .chain(
+            provider
+                .actions()
+                .iter()
+                .map(|a| ("actions", a.type_name())),
+        )
         .collect::<Vec<_>>();
     for (dir, type_name) in pages {
         let short = type_name.strip_prefix("mke_").unwrap();

@@ -174,6 +174,13 @@ fn every_example_validates() {
                 eprintln!("not validating examples/{rel}: {why}");
                 continue;
             }
+            if rel.starts_with("actions/") && tf.label != "Terraform 1.15" {
+                eprintln!(
+                    "not validating examples/{rel} with {}: actions need Terraform 1.14+",
+                    tf.label
+                );
+                continue;
+            }
             let chdir = format!("-chdir={}", dir.display());
             // `get` installs local modules only: providers come from dev_overrides,
             // and no test may reach a registry.

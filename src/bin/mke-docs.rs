@@ -15,7 +15,8 @@
 //!   the generator fills in (see [`Marker`]).
 //! - `examples/provider/provider.tf`: the provider page's example.
 //! - `examples/resources/<type>/resource.tf` and `import.sh`;
-//!   `examples/ephemeral-resources/<type>/ephemeral-resource.tf`.
+//!   `examples/ephemeral-resources/<type>/ephemeral-resource.tf`;
+//!   `examples/actions/<type>/action.tf`.
 //! - Optional `docs/fragments/<kind>/<type>.md` (after the description) and
 //!   `docs/fragments/<kind>/<type>-import.md` (after the import section).
 
@@ -35,9 +36,10 @@ const INDEX_TEMPLATE: &str = "docs/fragments/index.md.tmpl";
 const PROVIDER_EXAMPLE: &str = "examples/provider/provider.tf";
 /// Directories of `docs/` whose pages the generator owns outright: a page
 /// there that it does not produce is stale.
-const OWNED_DIRS: [&str; 3] = [
+const OWNED_DIRS: [&str; 4] = [
     "docs/resources",
     "docs/ephemeral-resources",
+    "docs/actions",
     "docs/data-sources",
 ];
 const GENERATED_NOTE: &str =
@@ -80,6 +82,7 @@ struct Page {
 enum Kind {
     Resource,
     EphemeralResource,
+    Action,
 }
 
 impl Kind {
@@ -87,23 +90,26 @@ impl Kind {
         match self {
             Kind::Resource => "resources",
             Kind::EphemeralResource => "ephemeral-resources",
+            Kind::Action => "actions",
         }
     }
     fn title(self) -> &'static str {
         match self {
             Kind::Resource => "Resource",
             Kind::EphemeralResource => "Ephemeral Resource",
+            Kind::Action => "Action",
         }
     }
     fn example_file(self) -> &'static str {
         match self {
             Kind::Resource => "resource.tf",
             Kind::EphemeralResource => "ephemeral-resource.tf",
+            Kind::Action => "action.tf",
         }
     }
 }
 
-/// A resource or ephemeral resource as the provider returns it.
+/// A resource, ephemeral resource or action as the provider returns it.
 struct Entry {
     kind: Kind,
     type_name: String,
@@ -152,8 +158,22 @@ fn entries(provider: &MkeProvider) -> Vec<Entry> {
         identity: None,
         resource: None,
     }));
-    // Managed resources first, as the registry lists them.
-    all.sort_by_key(|e| (e.kind == Kind::EphemeralResource, e.type_name.clone()));
+    all.extend(provider.actions().into_iter().map(|a| Entry {
+        kind: Kind::Action,
+        type_name: a.type_name().to_string(),
+        block: a.schema().block,
+        identity: None,
+        resource: None,
+    }));
+    // Managed resources first, as the registry lists them, then ephemeral ones, then actions.
+    all.sort_by_key(|e| {
+        let rank = match e.kind {
+            Kind::Resource => 0,
+            Kind::EphemeralResource => 1,
+            Kind::Action => 2,
+        };
+        (rank, e.type_name.clone())
+    });
     all
 }
 
@@ -322,6 +342,7 @@ fn resource_list(entries: &[Entry]) -> String {
                 Kind::EphemeralResource => {
                     "ephemeral resource, Terraform 1.10+ / OpenTofu 1.11+".to_string()
                 }
+                Kind::Action => "action, Terraform 1.14+".to_string(),
             };
             format!(
                 "- [`{}`]({}) ({kind}): {}",

@@ -40,6 +40,15 @@ pub enum OpError {
     /// A backup archive on this machine that cannot be read or would not restore.
     #[error("backup archive {path}: {message}")]
     BackupArchive { path: String, message: String },
+    /// A file on the machine running the provider (a backup archive) could
+    /// not be written or read.
+    #[error("cannot {action} {path}: {source}")]
+    LocalFile {
+        path: String,
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The plan left a value unknown that apply needs.
     #[error("{resource}: values the plan left unknown are still unknown at apply")]
     UnknownAtApply { resource: String },
@@ -51,6 +60,18 @@ impl OpError {
             host: host.to_string(),
             message: message.into(),
             hint: hint.into(),
+        }
+    }
+
+    pub fn local_file(
+        path: &std::path::Path,
+        action: impl Into<String>,
+        source: std::io::Error,
+    ) -> OpError {
+        OpError::LocalFile {
+            path: path.display().to_string(),
+            action: action.into(),
+            source,
         }
     }
 

@@ -7,9 +7,10 @@
 //! - [`runtime`]: what one provider process shares (settings, SSH pool,
 //!   locks, drain limit, node listings).
 //! - [`phase`]: the phases, one file each.
-//! - [`cluster`], [`node`], [`kubeconfig`]: one file per operation, each
-//!   listing its phases in order.
+//! - [`cluster`], [`node`], [`kubeconfig`], [`backup`]: one file per
+//!   operation, each listing its phases in order.
 
+pub mod backup;
 pub mod cluster;
 mod error;
 pub mod kubeconfig;

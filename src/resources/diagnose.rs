@@ -21,6 +21,9 @@ pub fn hint(e: &OpError) -> String {
             `k0s backup` (or the `mke_backup` action, or `backup` of `mke_cluster`) wrote, \
             unchanged; compare it with the `.sha256` file beside it."
             .into(),
+        OpError::LocalFile { .. } => "Check that the directory exists or can be created, and \
+                                      that the user running Terraform may write there."
+            .into(),
         OpError::RemovingController { source, .. } => hint(source),
         OpError::UnknownAtApply { .. } => {
             "Run `terraform apply` again; if it repeats, report it as a provider bug.".into()

@@ -4,6 +4,7 @@
 //! `tfvalue` stop here.
 
 pub mod advice;
+pub mod backup;
 pub mod cluster;
 pub mod controllers;
 pub mod diagnose;

@@ -16,8 +16,10 @@
 //! | [`drain`] | cordon, drain and uncordon a node |
 //! | [`registration`] | a worker's Node object: Ready, labels, taints |
 //! | [`outputs`] | the admin kubeconfig and CA |
+//! | [`backup`] | `k0s backup` streamed into a local, verified archive |
 //! | [`wipe`] | stop, reset and remove k0s from an [`ownership::Owned`] host |
 
+pub mod backup;
 pub mod configure;
 pub mod connect;
 pub mod drain;
