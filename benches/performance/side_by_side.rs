@@ -248,6 +248,9 @@ struct PlanFigures {
     warm: Vec<(Duration, usize)>,
     commands_on_c1: Vec<usize>,
     kept: Vec<usize>,
+    /// Setup times of the connections, and busy core-seconds of the machine, over all warm runs.
+    warm_connects: Vec<Duration>,
+    warm_busy: Vec<f64>,
 }
 
 impl PlanFigures {
@@ -369,6 +372,8 @@ fn measure_plans(
                 }
                 if warm {
                     entry.warm.push((run.wall, logins));
+                    entry.warm_connects.extend(connection_setups(&run));
+                    entry.warm_busy.push(run.cpu_busy);
                     entry.kept.push(run.masters_persisting);
                 } else {
                     entry.cold.push((run.wall, logins));
@@ -381,22 +386,38 @@ fn measure_plans(
     figures
 }
 
+/// `SSH connection established … elapsed_ms=` of a run: how long each
+/// connection took to set up (a reused master's check included).
+fn connection_setups(run: &Run) -> Vec<Duration> {
+    run.provider_log
+        .lines()
+        .filter(|l| {
+            l.contains("SSH connection established") || l.contains("SSH connection re-established")
+        })
+        .filter_map(|l| log_field(l, "elapsed_ms")?.parse().ok())
+        .map(Duration::from_millis)
+        .collect()
+}
+
 fn report_plans(figures: &BTreeMap<usize, PlanFigures>) {
     println!(
-        "{:>4} | {:>20} | {:>20} | {:>12} | {:>12} | {:>10} | {:>18}",
+        "{:>4} | {:>20} | {:>20} | {:>12} | {:>12} | {:>10} | {:>18} | {:>20} | {:>10}",
         "N",
         "cold: median (range)",
         "warm: median (range)",
         "logins cold",
         "logins warm",
         "cmds on c1",
-        "masters kept after"
+        "masters kept after",
+        "warm: connect median",
+        "warm: busy"
     );
     for (n, f) in figures {
         let kept: BTreeSet<usize> = f.kept.iter().copied().collect();
         let c1: BTreeSet<usize> = f.commands_on_c1.iter().copied().collect();
+        let busy = f.warm_busy.iter().sum::<f64>() / f.warm_busy.len().max(1) as f64;
         println!(
-            "{:>4} | {:>20} | {:>20} | {:>12} | {:>12} | {:>10} | {:>18}",
+            "{:>4} | {:>20} | {:>20} | {:>12} | {:>12} | {:>10} | {:>18} | {:>20} | {:>10}",
             n,
             range(&f.cold),
             range(&f.warm),
@@ -410,6 +431,8 @@ fn report_plans(figures: &BTreeMap<usize, PlanFigures>) {
                 .map(|c| c.to_string())
                 .collect::<Vec<_>>()
                 .join("/"),
+            median(f.warm_connects.clone()).map_or("-".to_string(), crate::ms),
+            format!("{busy:.1} core-s"),
         );
     }
 }
