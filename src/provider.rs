@@ -11,7 +11,9 @@ use tfplugin::{
 
 use crate::ops::{BastionSettings, Runtime, Settings, SshSettings};
 use crate::resources::cluster::nulls_for_unknowns;
-use crate::resources::validate::{check_address, check_port, check_positive_duration, check_range};
+use crate::resources::validate::{
+    check_address, check_duration, check_port, check_positive_duration, check_range,
+};
 use crate::resources::SharedRuntime;
 use crate::resources::{
     cluster::ClusterResource, kubeconfig::KubeconfigResource, node::NodeResource,
@@ -41,6 +43,15 @@ pub fn schema() -> Schema {
                  accepted (a fresh machine whose keys arrive late); longer than zero. Default \
                  `5m`. Read and delete give up on an unreachable host after 30s at most, and \
                  never retry a refused login.",
+            ),
+            Attribute::string("persist").optional().description(
+                "How long the SSH connection to a host stays open after the provider exits, so that \
+                 the next run (the `apply` after a `plan`) reuses it instead of logging in again. \
+                 Default `60s`; `0s` closes every connection when the provider exits. Only \
+                 connections to hosts with a known key (`host_key`, or the key recorded in state) \
+                 persist, and a connection is reused only for the same user, address, port, \
+                 bastion, private key and host key. While one lives, any process of your local \
+                 user can run commands on that host through its socket (see the provider docs).",
             ),
             Attribute::string("bastion_host").optional().description("Jump host (ProxyJump) in front of every host."),
             Attribute::string("bastion_user").optional().description("User on the jump host. Defaults to `user`."),
@@ -103,6 +114,11 @@ fn validate_provider(config: &Value) -> Diagnostics {
         p.clone().attribute("timeout"),
         ssh.get_attr("timeout"),
     );
+    check_duration(
+        &mut d,
+        p.clone().attribute("persist"),
+        ssh.get_attr("persist"),
+    );
     check_address(
         &mut d,
         p.attribute("bastion_host"),
@@ -141,6 +157,7 @@ struct SshModel {
     port: Option<u16>,
     private_key: Option<String>,
     timeout: Option<String>,
+    persist: Option<String>,
     bastion_host: Option<String>,
     bastion_user: Option<String>,
     bastion_port: Option<u16>,
@@ -178,6 +195,10 @@ fn settings(config: &Value) -> Settings {
                 .unwrap_or(defaults.ssh.timeout),
             bastion,
             user,
+            persist: ssh
+                .persist
+                .and_then(|t| mke_k0s::parse_duration(&t).ok())
+                .unwrap_or(defaults.ssh.persist),
         },
         parallelism: model.parallelism.unwrap_or(defaults.parallelism),
         drain_concurrency: model
@@ -232,6 +253,7 @@ impl Provider for MkeProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn clients_below_terraform_1_5_are_refused_by_version() {
@@ -254,17 +276,39 @@ mod tests {
         }
     }
 
+    fn ssh_block(name: &str, value: &str) -> Value {
+        Value::Object(std::collections::BTreeMap::from([(
+            "ssh".to_string(),
+            Value::Object(std::collections::BTreeMap::from([(
+                name.to_string(),
+                Value::from(value),
+            )])),
+        )]))
+    }
+
+    #[test]
+    fn ssh_persist_defaults_to_a_minute_and_zero_turns_it_off() {
+        let persist = |config: &Value| settings(config).ssh.persist;
+        assert_eq!(persist(&Value::Null), Duration::from_secs(60));
+        assert_eq!(persist(&ssh_block("persist", "0s")), Duration::ZERO);
+        assert_eq!(
+            persist(&ssh_block("persist", "5m")),
+            Duration::from_secs(300)
+        );
+        assert!(validate_provider(&ssh_block("persist", "0s")).is_empty());
+        for bad in ["-1s", "soon"] {
+            let d = validate_provider(&ssh_block("persist", bad));
+            let found: Vec<String> = d
+                .iter()
+                .map(|x| x.attribute.as_ref().unwrap().to_string())
+                .collect();
+            assert_eq!(found, ["ssh.persist"], "{bad}");
+        }
+    }
+
     #[test]
     fn the_ssh_timeout_must_be_longer_than_zero() {
-        let config = |timeout: &str| {
-            Value::Object(std::collections::BTreeMap::from([(
-                "ssh".to_string(),
-                Value::Object(std::collections::BTreeMap::from([(
-                    "timeout".to_string(),
-                    Value::from(timeout),
-                )])),
-            )]))
-        };
+        let config = |timeout: &str| ssh_block("timeout", timeout);
         assert!(validate_provider(&config("30s")).is_empty());
         for bad in ["0s", "-10s"] {
             let d = validate_provider(&config(bad));

@@ -569,7 +569,7 @@ fn a_changed_host_key_is_refused_with_both_fingerprints() {
     };
     s.apply(&s.cluster(&["c1"], ""));
     let old = fingerprint(&s, "c1");
-    s.bed.host("c1").regenerate_host_keys();
+    s.bed.host("c1").reinstall_ssh();
     let new = fingerprint(&s, "c1");
     assert_ne!(old, new);
 

@@ -20,10 +20,12 @@ impl Scenario {
     }
 
     /// The host no longer accepts the bed's key.
+    /// Revokes the provider's key and ends the sessions it holds, as an administrator
+    /// locking a user out does: a persisted connection would otherwise serve on.
     fn revoke_key(&self, host: &str) {
-        self.bed
-            .host(host)
-            .exec_ok(&format!("mv {AUTHORIZED_KEYS} {AUTHORIZED_KEYS}.off"));
+        let host = self.bed.host(host);
+        host.exec_ok(&format!("mv {AUTHORIZED_KEYS} {AUTHORIZED_KEYS}.off"));
+        host.end_ssh_sessions();
     }
 
     fn restore_key(&self, host: &str) {
@@ -231,7 +233,7 @@ fn on_refresh_only_a_worker_that_does_not_answer_is_unreachable() {
 
     // A changed host key: an error naming both fingerprints.
     let old = s.fingerprint("w1");
-    s.bed.host("w1").regenerate_host_keys();
+    s.bed.host("w1").reinstall_ssh();
     let new = s.fingerprint("w1");
     assert_ne!(old, new);
     let (code, text) = s.plan_exit(&[]);

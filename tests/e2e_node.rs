@@ -309,7 +309,7 @@ fn a_controller_whose_host_key_changed_is_refused_and_no_secret_is_logged() {
         );
     }
 
-    s.bed.host("c1").regenerate_host_keys();
+    s.bed.host("c1").reinstall_ssh();
     let (code, text) = s.plan_exit(&[]);
     assert_ne!(code, 0, "a changed controller key must be refused:\n{text}");
     let flat = squash(&text);
@@ -373,4 +373,77 @@ fn a_second_run_working_on_the_same_host_is_refused_clearly() {
         "echo \"$(( $(date +%s) - 60 )) e15e elsewhere:4242\" > /var/lib/mke-provider/lock",
     );
     s.apply(&s.config(&["w1"], "  labels = { tier = \"web\" }"));
+}
+
+/// Workers joining together share one poller on the controller: its Node listings come one
+/// after another, an interval apart, however many workers wait, and no worker asks for its
+/// own Node while it joins.
+#[test]
+fn joining_workers_share_one_poller_on_the_controller() {
+    let workers = ["w1", "w2", "w3", "w4"];
+    let Some(s) = scenario(&["c1", "w1", "w2", "w3", "w4"]) else {
+        return;
+    };
+    s.apply(&s.config(&[], ""));
+    let before = s.calls("c1").len();
+    s.apply(&s.config(&workers, ""));
+    let calls = s.calls_since("c1", before);
+
+    // The joins begin with their tokens; what comes before is the plan's refresh.
+    let first_token = calls
+        .iter()
+        .position(|c| c.has(&["token", "create"]))
+        .expect("a join token was minted on c1");
+    let joining = &calls[first_token..];
+    let minted = joining
+        .iter()
+        .filter(|c| c.has(&["token", "create"]))
+        .count();
+    assert_eq!(minted, workers.len(), "one token per worker");
+    let own_node_reads: Vec<_> = joining.iter().filter(|c| c.has(&["get", "node"])).collect();
+    assert!(
+        own_node_reads.is_empty(),
+        "joining workers wait on the shared listing: {own_node_reads:#?}"
+    );
+    let listings: Vec<&str> = joining
+        .iter()
+        .filter(|c| c.has(&["get", "nodes"]))
+        .map(|c| c.time.as_str())
+        .collect();
+    assert!(!listings.is_empty(), "the waits listed the Nodes");
+    // One poller sleeps at least 200 ms between the end of a listing and the next one;
+    // a poller per worker would list several times at once.
+    for pair in listings.windows(2) {
+        let gap = micros_since_epoch(pair[1]) - micros_since_epoch(pair[0]);
+        assert!(
+            gap >= 190_000,
+            "two listings {gap} µs apart ({} and {}): more than one poller",
+            pair[0],
+            pair[1]
+        );
+    }
+    for w in workers {
+        assert!(ready(&s.node(w).expect("registered")), "{w} Ready");
+    }
+}
+
+/// `2026-12-06T11:22:33.123456Z` (the stand-in's call times) in microseconds since the epoch.
+fn micros_since_epoch(time: &str) -> i64 {
+    let number = |s: &str| -> i64 { s.parse().unwrap_or_else(|e| panic!("{time}: {e}")) };
+    let (date, clock) = time
+        .trim_end_matches('Z')
+        .split_once('T')
+        .unwrap_or_else(|| panic!("not RFC 3339: {time}"));
+    let ymd: Vec<i64> = date.split('-').map(number).collect();
+    let (seconds, fraction) = clock.split_once('.').unwrap_or((clock, "0"));
+    let hms: Vec<i64> = seconds.split(':').map(number).collect();
+    // Days from the civil date (proleptic Gregorian), as in Howard Hinnant's algorithm.
+    let (y, m, d) = (ymd[0] - i64::from(ymd[1] <= 2), ymd[1], ymd[2]);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let micros = number(&format!("{fraction:0<6}")[..6]);
+    ((days * 24 + hms[0]) * 60 + hms[1]) * 60_000_000 + hms[2] * 1_000_000 + micros
 }

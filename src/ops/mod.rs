@@ -15,6 +15,7 @@ mod error;
 pub mod kubeconfig;
 pub mod node;
 mod node_list;
+mod node_watch;
 pub mod phase;
 mod progress;
 pub mod runtime;

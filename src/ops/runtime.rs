@@ -10,6 +10,7 @@ use futures::stream::{self, StreamExt};
 use mke_ssh::{ConnectPolicy, Host, Pool, Target};
 
 use super::node_list::NodeLists;
+use super::node_watch::NodeWatch;
 use super::phase::lock::{HostLock, Locks};
 use super::OpError;
 
@@ -34,6 +35,9 @@ pub struct SshSettings {
     pub private_key: Option<mke_ssh::Secret>,
     pub timeout: Duration,
     pub bastion: Option<BastionSettings>,
+    /// How long a host's SSH master outlives this process, so that the next
+    /// process (the apply after a plan) logs in no more; zero ends it with the process.
+    pub persist: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +58,7 @@ impl Default for Settings {
                 private_key: None,
                 timeout: Duration::from_secs(300),
                 bastion: None,
+                persist: Duration::from_secs(60),
             },
             parallelism: 10,
             drain_concurrency: 1,
@@ -76,7 +81,9 @@ impl Settings {
                 private_key: b.private_key.clone(),
                 host_key: b.host_key.clone(),
             }),
-            ..Default::default()
+            persist: ssh.persist,
+            // The user's private directory: $XDG_RUNTIME_DIR, else the cache dir.
+            control_dir: None,
         }
     }
 }
@@ -102,6 +109,7 @@ pub struct Runtime {
     locks: Arc<Locks>,
     drains: Arc<tokio::sync::Semaphore>,
     node_lists: NodeLists,
+    node_watch: NodeWatch,
 }
 
 impl Runtime {
@@ -113,6 +121,7 @@ impl Runtime {
             )),
             locks: Arc::default(),
             node_lists: NodeLists::default(),
+            node_watch: NodeWatch::default(),
             settings,
         }
     }
@@ -193,5 +202,10 @@ impl Runtime {
 
     pub fn node_lists(&self) -> &NodeLists {
         &self.node_lists
+    }
+
+    /// Waits for Nodes: one poller per controller for all of them.
+    pub fn node_watch(&self) -> &NodeWatch {
+        &self.node_watch
     }
 }

@@ -12,6 +12,7 @@ Run: /usr/bin/python3 tests/k0s-standin/selftest.py
 
 import base64
 import gzip
+import io
 import importlib.machinery
 import importlib.util
 import json
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import unittest
@@ -76,12 +78,17 @@ class Host:
         with open(self.path(logical)) as handle:
             return handle.read()
 
-    def k0s(self, *args, stdin=None, timeout=60):
+    def k0s(self, *args, stdin=None, timeout=60, binary=False, cwd=None):
+        """Runs the stand-in; binary=True keeps stdin/stdout as bytes (stderr is decoded either way)."""
         env = dict(os.environ, K0S_STANDIN_ROOT=self.root)
         command = [STANDIN] + list(args)
         if self.hostname:
             command = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', self.hostname] + command
-        return subprocess.run(command, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+        result = subprocess.run(command, input=stdin, capture_output=True, text=not binary, env=env,
+                                timeout=timeout, cwd=cwd)
+        if binary:
+            result.stderr = result.stderr.decode()
+        return result
 
     def calls(self):
         with open(self.path("/var/log/k0s-standin/calls.jsonl")) as handle:
@@ -100,6 +107,31 @@ class Host:
                 wait_until(lambda: not standin.process_alive(supervisor, state["supervisor"].get("start")),
                            what="supervisor %d to stop" % supervisor)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def archive_names(data):
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return [member.name for member in tar.getmembers()]
+
+
+def archive_file(data, name):
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return tar.extractfile(name).read()
+
+
+def build_archive(entries):
+    """A .tar.gz from (name, bytes or None for a directory) pairs, names kept exactly as given."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in entries:
+            info = tarfile.TarInfo(name)
+            if content is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(content), 0o600
+                tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
 
 
 class HostTestCase(unittest.TestCase):
@@ -251,6 +283,102 @@ class Cli(HostTestCase):
         self.assertFails(host.k0s("kubectl", "get", "nodes"),
                          "Error: cannot stat k0s kubeconfig, is the server running?: stat /var/lib/k0s/pki/admin.conf: "
                          "no such file or directory\n")
+
+
+@unittest.skipUnless(IS_ROOT, "backup and restore need root")
+class BackupRestoreChecks(HostTestCase):
+    def test_backup_checks_run_in_k0s_order(self):
+        host = self.host()
+        host.write("/etc/k0s/k0s.yaml", "spec:\n  storage:\n    etcd:\n      externalCluster:\n        endpoints: "
+                                        "[\"http://10.0.0.1:2379\"]\n        etcdPrefix: k0s\n")
+        self.assertFails(host.k0s("backup", "--save-path", "/"),
+                         "Error: command 'k0s backup' does not support external etcd cluster\n")
+        os.unlink(host.path("/etc/k0s/k0s.yaml"))
+        self.assertFails(host.k0s("backup"), "Error: the save-path directory () does not exist\n")
+        self.assertFails(host.k0s("backup", "--save-path", "/backups"),
+                         "Error: the save-path directory (/backups) does not exist\n")
+        self.assertFails(host.k0s("backup", "--save-path", "/"),
+                         "Error: cannot find data-dir (/var/lib/k0s). check your environment and/or command input "
+                         "and try again\n")
+        os.makedirs(host.path("/var/lib/k0s"))
+        self.assertFails(host.k0s("backup", "--save-path", "-"),
+                         'Error: unable to detect cluster status status: can\'t get "status" via '
+                         '"/run/k0s/status.sock": Get "http://localhost/status": dial unix /run/k0s/status.sock: '
+                         "connect: no such file or directory\n")
+
+    def test_restore_arguments_and_archive_errors(self):
+        host = self.host()
+        self.assertFails(host.k0s("restore"), "Error: accepts 1 arg(s), received 0\n")
+        self.assertFails(host.k0s("restore", "a", "b"), "Error: accepts 1 arg(s), received 2\n")
+        self.assertFails(host.k0s("restore", "/missing.tar.gz"), "Error: given file /missing.tar.gz does not exist\n")
+        os.makedirs(host.path("/backups"))
+        self.assertFails(host.k0s("restore", "/backups"), "Error: given file /backups does not exist\n")
+        host.write("/backups/plain.tar.gz", "not gzip")
+        self.assertFails(host.k0s("restore", "/backups/plain.tar.gz"),
+                         "Error: failed to unpack backup archive `/backups/plain.tar.gz`: gzip: invalid header\n")
+        host.write("/backups/empty.tar.gz", "")
+        self.assertFails(host.k0s("restore", "/backups/empty.tar.gz"),
+                         "Error: failed to unpack backup archive `/backups/empty.tar.gz`: EOF\n")
+        dotted = build_archive([("./", None), ("./k0s.yaml", b"spec: {}\n")])
+        self.assertFails(host.k0s("restore", "-", stdin=dotted, binary=True),
+                         "Error: failed to unpack backup archive `-`: ./: illegal file path\n")
+        escaping = build_archive([("../evil", b"x")])
+        self.assertFails(host.k0s("restore", "-", stdin=escaping, binary=True),
+                         "Error: failed to unpack backup archive `-`: ../evil: illegal file path\n")
+        self.assertFalse(os.path.exists(host.path("/evil")))
+        self.assertEqual(os.listdir(host.path("/tmp")), [], "the unpack directory is removed")
+
+    def test_restore_steps_and_their_errors(self):
+        host = self.host()
+        host.write("/etc/k0s/k0s.yaml", "spec:\n  storage:\n    etcd:\n      peerAddress: 10.0.0.5\n")
+        no_snapshot = build_archive([("pki", None), ("pki/ca.crt", b"CA"), ("k0s.yaml", b"spec: {}\n")])
+        refused = host.k0s("restore", "-", stdin=no_snapshot, binary=True)
+        self.assertEqual(refused.returncode, 1)
+        self.assertRegex(refused.stderr, r"^Error: failed to restore on step `etcd`: etcd snapshot not found at "
+                                         r"/tmp/k0s-backup[^/]+/etcd-snapshot\.db\n$")
+        snapshot = json.dumps({"entries": {
+            "namespaces//kube-system": {"value": {"kind": "Namespace", "metadata": {"name": "kube-system",
+                                                                                    "uid": "u-1"}},
+                                        "mod": [1, "old"]},
+            "members//old": {"value": {"name": "old", "peerURL": "https://10.9.9.9:2380"}, "mod": [1, "old"]}}})
+        archive = build_archive([("etcd-snapshot.db", snapshot.encode()), ("pki", None),
+                                 ("pki/ca.crt", b"CA"), ("k0s.yaml", b"spec: {}\n")])
+        host.write("/backups/k0s_backup_2024-04-09T10_15_30_000Z.tar.gz", "")
+        with open(host.path("/backups/k0s_backup_2024-04-09T10_15_30_000Z.tar.gz"), "wb") as handle:
+            handle.write(archive)
+        missing_dir = host.k0s("restore", "/backups/k0s_backup_2024-04-09T10_15_30_000Z.tar.gz",
+                               "--config-out", "/nowhere/k0s.yaml")
+        self.assertEqual(missing_dir.returncode, 1)
+        self.assertRegex(missing_dir.stderr, r"^Error: failed to restore on step `k0s-config`: open "
+                                             r"/nowhere/\.k0s\.yaml\.\d+\.tmp: no such file or directory\n$")
+        store = json.loads(host.read("/var/lib/k0s/etcd/standin-store.json"))["entries"]
+        self.assertEqual(store["namespaces//kube-system"]["value"]["metadata"]["uid"], "u-1")
+        self.assertEqual([k for k in store if k.startswith("members//")], ["members//" + standin.node_name()])
+        self.assertEqual(store["members//" + standin.node_name()]["value"]["peerURL"], "https://10.0.0.5:2380")
+        self.assertEqual(host.read("/var/lib/k0s/pki/ca.crt"), "CA")
+        again = host.k0s("restore", "/backups/k0s_backup_2024-04-09T10_15_30_000Z.tar.gz", "--config-out", "-")
+        self.assertFails(again, 'Error: failed to restore on step `etcd`: data-dir "/var/lib/k0s/etcd" not empty or '
+                                "could not be read\n")
+        shutil.rmtree(host.path("/var/lib/k0s/etcd"))
+        to_stdout = host.k0s("restore", "-", stdin=archive, binary=True)
+        self.assertEqual((to_stdout.returncode, to_stdout.stdout, to_stdout.stderr), (0, b"spec: {}\n", ""))
+        shutil.rmtree(host.path("/var/lib/k0s/etcd"))
+        by_default = host.k0s("restore", "/backups/k0s_backup_2024-04-09T10_15_30_000Z.tar.gz", cwd="/")
+        self.assertEqual((by_default.returncode, by_default.stdout, by_default.stderr), (0, "", ""))
+        self.assertEqual(host.read("/k0s_2024-04-09T10_15_30_000Z.yaml"), "spec: {}\n")
+
+    def test_a_kine_host_restores_the_sqlite_file(self):
+        host = self.host()
+        host.write("/etc/k0s/k0s.yaml", "spec:\n  storage:\n    type: kine\n")
+        etcd_archive = build_archive([("etcd-snapshot.db", b"{}"), ("k0s.yaml", b"spec: {}\n")])
+        refused = host.k0s("restore", "-", stdin=etcd_archive, binary=True)
+        self.assertRegex(refused.stderr, r"^Error: failed to restore on step `sqlite db path /var/lib/k0s/db/state\.db`:"
+                                         r" sqlite snapshot not found at /tmp/k0s-backup[^/]+/kine-state-backup\.db\n$")
+        kine_archive = build_archive([("kine-state-backup.db", b'{"entries": {}}'), ("k0s.yaml", b"spec: {}\n")])
+        restored = host.k0s("restore", "-", "--config-out", "/etc/k0s/restored.yaml", stdin=kine_archive, binary=True)
+        self.assertEqual((restored.returncode, restored.stderr), (0, ""))
+        self.assertEqual(host.read("/var/lib/k0s/db/state.db"), '{"entries": {}}')
+        self.assertEqual(oct(os.stat(host.path("/var/lib/k0s/db")).st_mode & 0o777), "0o750")
 
 
 @unittest.skipUnless(IS_ROOT, "the daemon tests need root (unshare --uts)")
@@ -409,6 +537,75 @@ class RunningCluster(HostTestCase):
         self.assertEqual(namespace_status(), 401)
         short = cp.k0s("kubectl", "create", "token", "mke", "-n", "kube-system", "--duration=5m")
         self.assertIn("may not specify a duration less than 10 minutes", short.stderr)
+
+    def test_backup_then_restore_on_a_fresh_host_brings_the_cluster_back(self):
+        cp = self.start_controller(["--enable-worker", "--no-taints"])
+        config = cp.read("/etc/k0s/k0s.yaml")
+        worker = self.host("standin-w1")
+        worker.write("/etc/k0s/token", cp.k0s("token", "create", "--role=worker").stdout)
+        self.assertEqual(worker.k0s("install", "worker", "--token-file", "/etc/k0s/token").returncode, 0)
+        self.assertEqual(worker.k0s("start").returncode, 0)
+        wait_until(lambda: cp.k0s("kubectl", "get", "node", "standin-w1").returncode == 0, what="worker node")
+        self.assertEqual(worker.k0s("stop").returncode, 0)
+        secret = json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kept",
+                                                                             "namespace": "default"}})
+        self.assertEqual(cp.k0s("kubectl", "apply", "-f", "-", stdin=secret).returncode, 0)
+        token_id = gzip.decompress(base64.b64decode(cp.k0s("token", "create", "--role=controller").stdout)) \
+            .decode().split("token: ")[1][:6]
+        uid = cp.k0s("kubectl", "get", "namespace", "kube-system", "-o", "jsonpath={.metadata.uid}").stdout
+
+        os.makedirs(cp.path("/root/backups"))
+        saved = cp.k0s("backup", "--save-path", "/root/backups")
+        self.assertEqual((saved.returncode, saved.stdout, saved.stderr), (0, "", ""))
+        [name] = os.listdir(cp.path("/root/backups"))
+        self.assertRegex(name, r"^k0s_backup_\d{4}-\d\d-\d\dT\d\d_\d\d_\d\d_000Z\.tar\.gz$")
+        with open(cp.path("/root/backups/" + name), "rb") as handle:
+            names = archive_names(handle.read())
+        self.assertEqual(names[:2], ["etcd-snapshot.db", "pki"])
+        self.assertIn("pki/ca.key", names)
+        self.assertEqual(names[-1], "k0s.yaml")
+        self.assertFalse([n for n in names if n.startswith("./") or n.startswith("etcd/")], names)
+        streamed = cp.k0s("backup", "--save-path", "-", binary=True)
+        self.assertEqual((streamed.returncode, streamed.stderr), (0, ""))
+        self.assertEqual(archive_file(streamed.stdout, "k0s.yaml").decode(), config)
+
+        os.rename(cp.path("/etc/k0s/k0s.yaml"), cp.path("/etc/k0s/away.yaml"))
+        fatal = cp.k0s("backup", "--save-path", "/root/backups")
+        self.assertRegex(fatal.stderr, r'^time="[^"]+" level=fatal msg="error creating archive: failed to add file to '
+                                       r'backup archive: failed to open file: open /etc/k0s/k0s\.yaml: no such file '
+                                       r'or directory"\n$')
+        self.assertEqual(os.listdir(cp.path("/root/backups")), [name])
+        partial = cp.k0s("backup", "--save-path", "-", binary=True)
+        self.assertEqual(partial.stderr, "Error: error creating archive: failed to add file to backup archive: failed "
+                                         "to open file: open /etc/k0s/k0s.yaml: no such file or directory\n")
+        self.assertNotIn("k0s.yaml", archive_names(partial.stdout))
+        os.rename(cp.path("/etc/k0s/away.yaml"), cp.path("/etc/k0s/k0s.yaml"))
+
+        running = cp.k0s("restore", "-", stdin=streamed.stdout, binary=True)
+        self.assertRegex(running.stderr, r'^time="[^"]+" level=fatal msg="k0s seems to be running! k0s must be down '
+                                         r'during the restore operation\."\n$')
+        self.assertEqual(cp.k0s("stop").returncode, 0)
+
+        fresh = self.host("standin-cp9")
+        fresh.write("/etc/k0s/k0s.yaml", config)
+        restored = fresh.k0s("restore", "-", "--config-out", "/etc/k0s/k0s.yaml", stdin=streamed.stdout, binary=True)
+        self.assertEqual((restored.returncode, restored.stdout, restored.stderr), (0, b"", ""))
+        self.assertEqual(fresh.k0s("install", "controller", "--config=/etc/k0s/k0s.yaml", "--enable-worker",
+                                   "--no-taints").returncode, 0)
+        self.assertEqual(fresh.k0s("start").returncode, 0)
+        wait_until(lambda: fresh.k0s("status").returncode == 0, what="restored controller status")
+        self.assertEqual(fresh.k0s("kubectl", "get", "namespace", "kube-system", "-o",
+                                   "jsonpath={.metadata.uid}").stdout, uid)
+        self.assertEqual(fresh.k0s("etcd", "member-list").stdout,
+                         '{"members":{"standin-cp9":"https://127.0.0.1:2380"}}\n')
+        self.assertEqual(fresh.k0s("kubectl", "get", "secret", "kept", "-n", "default").returncode, 0)
+        listed = fresh.k0s("token", "list", "--role=controller")
+        self.assertIn(token_id, listed.stdout, listed)
+        # The worker stays stopped: its Node is back, and goes NotReady once its last heartbeat ages out
+        wait_until(lambda: {c["type"]: c["status"] for c in self.kubectl_json(
+            fresh, "get", "node", "standin-w1")["status"]["conditions"]}["Ready"] == "Unknown", timeout=25,
+            what="the restored worker Node to go stale")
+        wait_until(lambda: fresh.k0s("kubectl", "get", "node", "standin-cp9").returncode == 0, what="own node")
 
 
 if __name__ == "__main__":

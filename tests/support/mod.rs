@@ -1,6 +1,7 @@
 pub mod e2e;
 pub mod examples;
 pub mod kube;
+pub mod masters;
 pub mod plugin;
 pub mod standin;
 pub mod terraform;

@@ -53,6 +53,9 @@ pub struct Handshake {
 pub struct Plugin {
     pub child: Child,
     pub handshake: Handshake,
+    /// The plugin's `XDG_RUNTIME_DIR`: its persisted SSH masters end with the plugin.
+    runtime: super::masters::RuntimeDir,
+    _scratch: tempfile::TempDir,
 }
 
 impl Drop for Plugin {
@@ -69,8 +72,14 @@ pub fn binary() -> std::path::PathBuf {
 
 /// Starts the plugin with the cookie and, when given, a client certificate.
 pub fn start(client: Option<&ClientCert>) -> Plugin {
+    let scratch = tempfile::Builder::new()
+        .prefix("mke-plugin-")
+        .tempdir()
+        .expect("temp dir");
+    let runtime = super::masters::RuntimeDir::inside(scratch.path());
     let mut cmd = Command::new(binary());
-    cmd.env(COOKIE.0, COOKIE.1)
+    cmd.env("XDG_RUNTIME_DIR", runtime.path())
+        .env(COOKIE.0, COOKIE.1)
         .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
         .env_remove("TF_LOG")
         .stdin(Stdio::null())
@@ -105,6 +114,8 @@ pub fn start(client: Option<&ClientCert>) -> Plugin {
             elapsed,
         },
         child,
+        runtime,
+        _scratch: scratch,
     }
 }
 

@@ -128,6 +128,8 @@ pub fn provider_binary() -> PathBuf {
 /// A Terraform working directory whose CLI config points `mke/mke` at the
 /// provider binary of this build (`dev_overrides`), so no `init` is needed.
 pub struct Workdir {
+    /// Dropped before `dir`: ends the SSH masters this directory's runs left.
+    pub runtime: super::masters::RuntimeDir,
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
 }
@@ -148,6 +150,7 @@ impl Workdir {
             ),
         )
         .unwrap();
+        let runtime = super::masters::RuntimeDir::inside(dir.path());
         let work = Workdir {
             env: vec![
                 (
@@ -160,7 +163,12 @@ impl Workdir {
                     "TF_DATA_DIR".into(),
                     dir.path().join(".terraform").display().to_string(),
                 ),
+                (
+                    "XDG_RUNTIME_DIR".into(),
+                    runtime.path().display().to_string(),
+                ),
             ],
+            runtime,
             dir,
         };
         work.write("main.tf", main_tf);

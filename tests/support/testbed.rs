@@ -129,6 +129,16 @@ impl TestBed {
         &self.dir
     }
 
+    /// SSH logins `host`'s sshd accepted so far (from its log).
+    pub fn ssh_logins(&self, host: &str) -> usize {
+        let log = self.dir.join("hosts").join(host).join("console.log");
+        std::fs::read_to_string(&log)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", log.display()))
+            .lines()
+            .filter(|line| line.starts_with("Accepted publickey"))
+            .count()
+    }
+
     fn start_hosts(&mut self, specs: &[HostSpec]) -> Result<(), String> {
         for (position, spec) in specs.iter().enumerate() {
             let repeated = specs[..position].iter().any(|s| s.name == spec.name);
@@ -342,6 +352,24 @@ impl TestHost {
     /// New ed25519 and rsa host keys; returns once sshd serves them.
     pub fn regenerate_host_keys(&self) {
         self.script_ok(&["rekey", &self.slot.to_string(), &self.name]);
+    }
+
+    /// A machine reinstalled under the same address: new host keys, and every SSH session
+    /// to the old system gone (a client's persisted master with it).
+    pub fn reinstall_ssh(&self) {
+        self.regenerate_host_keys();
+        self.end_ssh_sessions();
+    }
+
+    /// Ends every sshd session process, keeping the listener: what a reboot does to the
+    /// connections clients hold.
+    pub fn end_ssh_sessions(&self) {
+        self.exec_ok(
+            "listener=$(cat /run/mke-testbed-sshd.pid); \
+             for pid in $(pgrep -x sshd); do \
+               [ \"$pid\" = \"$listener\" ] || kill \"$pid\" 2>/dev/null; \
+             done; true",
+        );
     }
 
     /// The host's network namespace, for `ip netns exec`.

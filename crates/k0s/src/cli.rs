@@ -45,7 +45,7 @@ pub fn unit_name(role: Role) -> &'static str {
     }
 }
 
-fn k0s<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> String {
+pub(crate) fn k0s<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> String {
     let mut words: Vec<String> = vec![K0S_BINARY_PATH.to_owned()];
     words.extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
     shell_join(words)

@@ -2,7 +2,8 @@
 //!
 //! - [`serve`]: the process: go-plugin handshake, unix socket, AutoMTLS,
 //!   controller/stdio/broker and health services.
-//! - [`server`]: the tfplugin6 service, dispatching to the [`provider`] traits.
+//! - [`server`]: the tfplugin6 service, dispatching to the [`provider`] traits
+//!   (resources, ephemeral resources, actions, list resources).
 //! - [`schema`] and [`plan`]: schemas with defaults and replacement rules,
 //!   and the plan rules every resource shares.
 //! - [`diagnostics`]: what the user reads.
@@ -21,8 +22,9 @@ pub mod tls;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use provider::{
-    Ctx, EphemeralResource, OpenOutcome, Plan, PlanRequest, Provider, RenewOutcome, Resource,
-    StateOutcome,
+    Action, ActionPlan, ClientCapabilities, Ctx, Deferral, EphemeralResource, ListRequest,
+    ListResource, ListResult, ListResults, ListingStopped, OpenOutcome, Plan, PlanRequest,
+    Progress, Provider, RenewOutcome, Resource, StateOutcome,
 };
 pub use schema::{
     Attribute, Block, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, Recompute, Schema,

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use tfvalue::{AttributePath, Value};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::diagnostics::Diagnostics;
@@ -30,6 +31,14 @@ pub trait Provider: Send + Sync + 'static {
     fn schema(&self) -> Schema;
     fn resources(&self) -> Vec<Arc<dyn Resource>>;
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>>;
+    /// Actions (protocol 6.10, Terraform 1.14+): `action` blocks and `terraform apply -invoke`.
+    fn actions(&self) -> Vec<Arc<dyn Action>> {
+        Vec::new()
+    }
+    /// List resources (protocol 6.10, Terraform 1.14+): `list` blocks in `terraform query`.
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        Vec::new()
+    }
     fn validate(&self, _config: &Value) -> Diagnostics {
         Diagnostics::new()
     }
@@ -140,4 +149,179 @@ pub trait EphemeralResource: Send + Sync {
         }
     }
     async fn close(&self, ctx: &Ctx, private: Option<Vec<u8>>) -> Diagnostics;
+}
+
+/// What the client says it can handle (`ClientCapabilities` in the protocol).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientCapabilities {
+    /// The client accepts a [`Deferral`] instead of a plan.
+    pub deferral_allowed: bool,
+    pub write_only_attributes_allowed: bool,
+}
+
+/// Why an action cannot be planned yet. Only answered when the client
+/// allows deferrals; the server turns a deferral the client cannot take into
+/// an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deferral {
+    ResourceConfigUnknown,
+    ProviderConfigUnknown,
+    AbsentPrerequisite,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ActionPlan {
+    pub diagnostics: Diagnostics,
+    pub deferral: Option<Deferral>,
+}
+
+/// Where a running action reports progress; each message is shown to the
+/// user as it is sent.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    messages: mpsc::Sender<String>,
+}
+
+impl Progress {
+    /// A handle and the receiving end of its messages (the server's side; tests use it too).
+    pub fn channel(capacity: usize) -> (Progress, mpsc::Receiver<String>) {
+        let (messages, receiver) = mpsc::channel(capacity);
+        (Progress { messages }, receiver)
+    }
+
+    /// Waits while Terraform is slower to read than the action is to report.
+    /// Progress is best effort: once Terraform stopped listening the message
+    /// is dropped (the action's [`Ctx`] is cancelled then).
+    pub async fn send(&self, message: impl Into<String>) {
+        let _ = self.messages.send(message.into()).await;
+    }
+
+    /// Terraform no longer listens (it dropped the call).
+    pub fn is_closed(&self) -> bool {
+        self.messages.is_closed()
+    }
+
+    /// Resolves once Terraform no longer listens.
+    pub async fn closed(&self) {
+        self.messages.closed().await
+    }
+}
+
+#[async_trait]
+pub trait Action: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    /// The action's configuration (the `config` block of an `action` block).
+    fn schema(&self) -> Schema;
+    /// Plan-time checks. Unknown values are not errors.
+    fn validate(&self, config: &Value) -> Diagnostics;
+    /// Called during `terraform plan` for every action the plan would invoke.
+    async fn plan(
+        &self,
+        _ctx: &Ctx,
+        _config: &Value,
+        _capabilities: ClientCapabilities,
+    ) -> ActionPlan {
+        ActionPlan::default()
+    }
+    /// Runs the action. Messages sent to `progress` reach the user as they
+    /// are sent; the diagnostics returned end the invocation (errors mean it
+    /// failed). `ctx` is cancelled on `StopProvider` and when Terraform
+    /// drops the call.
+    async fn invoke(&self, ctx: &Ctx, config: Value, progress: Progress) -> Diagnostics;
+}
+
+/// What Terraform asks a list resource for.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    /// The `config` block of the `list` block, typed by [`ListResource::schema`].
+    pub config: Value,
+    /// Whether results should carry the whole resource object, not only its identity.
+    /// The server drops objects Terraform did not ask for, but fetching them is the
+    /// list resource's cost to skip.
+    pub include_resource_object: bool,
+    /// The most results Terraform wants; the server ends the stream there.
+    /// Zero or less means no limit was given.
+    pub limit: i64,
+}
+
+/// One object a list resource found.
+#[derive(Debug, Clone, Default)]
+pub struct ListResult {
+    /// Typed by the managed resource's identity schema. `Value::Null` for a
+    /// result that only carries diagnostics (it does not count towards the limit).
+    pub identity: Value,
+    /// A label for people, e.g. the host address.
+    pub display_name: String,
+    /// Typed by the managed resource's schema; sent only when Terraform asked for it.
+    pub resource_object: Option<Value>,
+    pub diagnostics: Diagnostics,
+}
+
+impl ListResult {
+    pub fn found(identity: Value, display_name: impl Into<String>) -> Self {
+        ListResult {
+            identity,
+            display_name: display_name.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn with_resource_object(mut self, object: Value) -> Self {
+        self.resource_object = Some(object);
+        self
+    }
+
+    /// A result that reports a problem rather than an object.
+    pub fn failed(diagnostics: Diagnostics) -> Self {
+        ListResult {
+            diagnostics,
+            ..Default::default()
+        }
+    }
+}
+
+/// Terraform takes no more results: it reached its limit or dropped the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Terraform takes no more list results")]
+pub struct ListingStopped;
+
+/// Where a list resource sends what it finds; each result reaches Terraform
+/// as it is sent.
+#[derive(Debug, Clone)]
+pub struct ListResults {
+    results: mpsc::Sender<ListResult>,
+}
+
+impl ListResults {
+    /// A handle and the receiving end of its results (the server's side; tests use it too).
+    pub fn channel(capacity: usize) -> (ListResults, mpsc::Receiver<ListResult>) {
+        let (results, receiver) = mpsc::channel(capacity);
+        (ListResults { results }, receiver)
+    }
+
+    /// `Err` once Terraform takes no more: stop listing then.
+    pub async fn send(&self, result: ListResult) -> Result<(), ListingStopped> {
+        self.results.send(result).await.map_err(|_| ListingStopped)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.results.is_closed()
+    }
+}
+
+/// Finds existing objects of a managed resource type for `terraform query`.
+/// Results are encoded with that resource's identity schema and schema.
+#[async_trait]
+pub trait ListResource: Send + Sync {
+    /// The managed resource type whose objects this lists; the provider must
+    /// offer a resource of that name, with an identity schema.
+    fn type_name(&self) -> &'static str;
+    /// The `config` block of a `list` block.
+    fn schema(&self) -> Schema;
+    /// Plan-time checks. Unknown values are not errors.
+    fn validate(&self, config: &Value) -> Diagnostics;
+    /// Sends what it finds to `results`, stopping when a send fails (the
+    /// limit is reached or Terraform dropped the call; `ctx` is cancelled
+    /// then too). Diagnostics returned are sent after the last result.
+    async fn list(&self, ctx: &Ctx, request: ListRequest, results: ListResults) -> Diagnostics;
 }

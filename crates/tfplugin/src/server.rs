@@ -1,14 +1,17 @@
 //! The tfplugin6 `Provider` service: decodes each call, hands it to the
-//! [`Provider`] / [`Resource`] / [`EphemeralResource`] traits and encodes
-//! the answer. Every 6.10 RPC is answered; features this provider has none
-//! of (functions, list resources, actions, state stores, data sources)
-//! answer empty at discovery and with an error diagnostic when called.
+//! [`Provider`] / [`Resource`] / [`EphemeralResource`] / [`Action`] /
+//! [`ListResource`] traits and encodes the answer. Every 6.10 RPC is
+//! answered; features this crate has no trait for (functions, state stores,
+//! data sources), and actions or list resources a provider registers none
+//! of, answer empty at discovery and with an error diagnostic when called.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use tfvalue::{Type, Value};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -17,10 +20,16 @@ use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::plan::plan_resource;
 use crate::proto::tfplugin6 as pb;
 use crate::proto::tfplugin6::provider_server::Provider as ProviderService;
-use crate::provider::{Ctx, EphemeralResource, Plan, PlanRequest, Provider, Resource};
+use crate::provider::{
+    Action, ClientCapabilities, Ctx, Deferral, EphemeralResource, ListRequest, ListResource,
+    ListResult, ListResults, Plan, PlanRequest, Progress, Provider, Resource,
+};
 
 type RpcResult<T> = Result<Response<T>, Status>;
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// How many progress messages or list results may wait for Terraform to read them.
+const STREAM_BUFFER: usize = 16;
 
 pub struct ProviderServer {
     provider: Arc<dyn Provider>,
@@ -28,6 +37,8 @@ pub struct ProviderServer {
     provider_name: String,
     resources: HashMap<&'static str, Arc<dyn Resource>>,
     ephemeral: HashMap<&'static str, Arc<dyn EphemeralResource>>,
+    actions: HashMap<&'static str, Arc<dyn Action>>,
+    list_resources: HashMap<&'static str, Arc<dyn ListResource>>,
     stop: Mutex<CancellationToken>,
 }
 
@@ -44,11 +55,23 @@ impl ProviderServer {
             .into_iter()
             .map(|r| (r.type_name(), r))
             .collect();
+        let actions = provider
+            .actions()
+            .into_iter()
+            .map(|a| (a.type_name(), a))
+            .collect();
+        let list_resources = provider
+            .list_resources()
+            .into_iter()
+            .map(|l| (l.type_name(), l))
+            .collect();
         ProviderServer {
             provider,
             provider_name: provider_name.into(),
             resources,
             ephemeral,
+            actions,
+            list_resources,
             stop: Mutex::new(CancellationToken::new()),
         }
     }
@@ -69,6 +92,74 @@ impl ProviderServer {
         self.ephemeral
             .get(type_name)
             .ok_or_else(|| self.unknown_type("ephemeral resource type", type_name))
+    }
+
+    fn action(&self, name: &str) -> Result<&Arc<dyn Action>, Diagnostics> {
+        self.actions.get(name).ok_or_else(|| {
+            if self.actions.is_empty() {
+                self.not_offered("action", name)
+            } else {
+                self.unknown_type("action", name)
+            }
+        })
+    }
+
+    fn list_resource(&self, type_name: &str) -> Result<&Arc<dyn ListResource>, Diagnostics> {
+        self.list_resources.get(type_name).ok_or_else(|| {
+            if self.list_resources.is_empty() {
+                self.not_offered("list resource", type_name)
+            } else {
+                self.unknown_type("list resource type", type_name)
+            }
+        })
+    }
+
+    /// How a list resource's results are encoded: by the managed resource of
+    /// the same name (its identity schema and schema).
+    fn list_encoding(&self, type_name: &str) -> Result<ListEncoding, Diagnostics> {
+        let bug = |why: &str| -> Diagnostics {
+            Diagnostic::error(
+                "List resource without a matching managed resource",
+                format!(
+                    "This is a bug in the {} provider: the list resource \"{type_name}\" {why}.",
+                    self.provider_name
+                ),
+            )
+            .into()
+        };
+        let resource = self
+            .resources
+            .get(type_name)
+            .ok_or_else(|| bug("has no managed resource type of that name"))?;
+        let identity = resource
+            .identity_schema()
+            .ok_or_else(|| bug("lists a resource type that has no identity schema"))?;
+        Ok(ListEncoding {
+            provider_name: self.provider_name.clone(),
+            identity: identity.value_type(),
+            object: resource.schema().value_type(),
+        })
+    }
+
+    fn prepare_invocation(
+        &self,
+        req: &pb::invoke_action::Request,
+    ) -> Result<(Arc<dyn Action>, Value), Diagnostics> {
+        let action = self.action(&req.action_type)?.clone();
+        let ty = action.schema().value_type();
+        let config = decode(req.config.as_ref(), &ty, "action configuration")?;
+        Ok((action, config))
+    }
+
+    fn prepare_listing(
+        &self,
+        req: &pb::list_resource::Request,
+    ) -> Result<(Arc<dyn ListResource>, ListEncoding, Value), Diagnostics> {
+        let list = self.list_resource(&req.type_name)?.clone();
+        let encoding = self.list_encoding(&req.type_name)?;
+        let ty = list.schema().value_type();
+        let config = decode(req.config.as_ref(), &ty, "list configuration")?;
+        Ok((list, encoding, config))
     }
 
     fn unknown_type(&self, kind: &str, name: &str) -> Diagnostics {
@@ -94,19 +185,7 @@ impl ProviderServer {
     }
 
     fn encode(&self, value: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
-        value
-            .to_msgpack(ty)
-            .map(|msgpack| pb::DynamicValue {
-                msgpack,
-                json: Vec::new(),
-            })
-            .map_err(|e| {
-                Diagnostic::error(
-                    "Provider produced a value it cannot encode",
-                    format!("This is a bug in the {} provider: {e}", self.provider_name),
-                )
-                .into()
-            })
+        encode(value, ty, &self.provider_name)
     }
 
     fn server_capabilities() -> pb::ServerCapabilities {
@@ -132,6 +211,118 @@ impl ProviderServer {
             }),
         })
     }
+}
+
+fn encode(value: &Value, ty: &Type, provider_name: &str) -> Result<pb::DynamicValue, Diagnostics> {
+    value
+        .to_msgpack(ty)
+        .map(|msgpack| pb::DynamicValue {
+            msgpack,
+            json: Vec::new(),
+        })
+        .map_err(|e| {
+            Diagnostic::error(
+                "Provider produced a value it cannot encode",
+                format!("This is a bug in the {provider_name} provider: {e}"),
+            )
+            .into()
+        })
+}
+
+/// The types list results are encoded with, owned so a listing can run on its own task.
+struct ListEncoding {
+    provider_name: String,
+    identity: Type,
+    object: Type,
+}
+
+impl ListEncoding {
+    fn event(&self, result: ListResult, include_resource_object: bool) -> pb::list_resource::Event {
+        let mut diagnostics = result.diagnostics;
+        let identity = if result.identity.is_null() {
+            None
+        } else {
+            match encode(&result.identity, &self.identity, &self.provider_name) {
+                Ok(identity_data) => Some(pb::ResourceIdentityData {
+                    identity_data: Some(identity_data),
+                }),
+                Err(d) => {
+                    diagnostics.extend(d);
+                    None
+                }
+            }
+        };
+        let resource_object = match result.resource_object {
+            Some(object) if include_resource_object => {
+                match encode(&object, &self.object, &self.provider_name) {
+                    Ok(object) => Some(object),
+                    Err(d) => {
+                        diagnostics.extend(d);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        pb::list_resource::Event {
+            identity,
+            display_name: result.display_name,
+            resource_object,
+            diagnostic: diagnostics.to_proto(),
+        }
+    }
+}
+
+fn list_diagnostics_event(diagnostics: Diagnostics) -> pb::list_resource::Event {
+    pb::list_resource::Event {
+        diagnostic: diagnostics.to_proto(),
+        ..Default::default()
+    }
+}
+
+fn action_completed(diagnostics: Diagnostics) -> pb::invoke_action::Event {
+    pb::invoke_action::Event {
+        r#type: Some(pb::invoke_action::event::Type::Completed(
+            pb::invoke_action::event::Completed {
+                diagnostics: diagnostics.to_proto(),
+            },
+        )),
+    }
+}
+
+fn action_progress(message: String) -> pb::invoke_action::Event {
+    pb::invoke_action::Event {
+        r#type: Some(pb::invoke_action::event::Type::Progress(
+            pb::invoke_action::event::Progress { message },
+        )),
+    }
+}
+
+fn client_capabilities(c: Option<pb::ClientCapabilities>) -> ClientCapabilities {
+    let c = c.unwrap_or_default();
+    ClientCapabilities {
+        deferral_allowed: c.deferral_allowed,
+        write_only_attributes_allowed: c.write_only_attributes_allowed,
+    }
+}
+
+fn deferred(deferral: Deferral) -> pb::Deferred {
+    use pb::deferred::Reason;
+    pb::Deferred {
+        reason: match deferral {
+            Deferral::ResourceConfigUnknown => Reason::ResourceConfigUnknown,
+            Deferral::ProviderConfigUnknown => Reason::ProviderConfigUnknown,
+            Deferral::AbsentPrerequisite => Reason::AbsentPrereq,
+        } as i32,
+    }
+}
+
+fn panicked(what: &str, provider_name: &str) -> Diagnostics {
+    Diagnostic::error(
+        format!("The {what} stopped unexpectedly"),
+        format!("This is a bug in the {provider_name} provider: the {what} panicked; its log has the details."),
+    )
+    .into()
 }
 
 fn decode(value: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Diagnostics> {
@@ -231,6 +422,10 @@ impl ProviderService for ProviderServer {
         resources.sort();
         let mut ephemeral: Vec<_> = self.ephemeral.keys().collect();
         ephemeral.sort();
+        let mut actions: Vec<_> = self.actions.keys().collect();
+        actions.sort();
+        let mut list_resources: Vec<_> = self.list_resources.keys().collect();
+        list_resources.sort();
         Ok(Response::new(pb::get_metadata::Response {
             server_capabilities: Some(Self::server_capabilities()),
             resources: resources
@@ -242,6 +437,18 @@ impl ProviderService for ProviderServer {
             ephemeral_resources: ephemeral
                 .into_iter()
                 .map(|t| pb::get_metadata::EphemeralResourceMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            actions: actions
+                .into_iter()
+                .map(|t| pb::get_metadata::ActionMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            list_resources: list_resources
+                .into_iter()
+                .map(|t| pb::get_metadata::ListResourceMetadata {
                     type_name: t.to_string(),
                 })
                 .collect(),
@@ -264,6 +471,19 @@ impl ProviderService for ProviderServer {
                 .ephemeral
                 .iter()
                 .map(|(name, r)| (name.to_string(), r.schema().to_proto()))
+                .collect(),
+            action_schemas: self
+                .actions
+                .iter()
+                .map(|(name, a)| {
+                    let schema = Some(a.schema().to_proto());
+                    (name.to_string(), pb::ActionSchema { schema })
+                })
+                .collect(),
+            list_resource_schemas: self
+                .list_resources
+                .iter()
+                .map(|(name, l)| (name.to_string(), l.schema().to_proto()))
                 .collect(),
             server_capabilities: Some(Self::server_capabilities()),
             ..Default::default()
@@ -705,23 +925,39 @@ impl ProviderService for ProviderServer {
         &self,
         request: Request<pb::list_resource::Request>,
     ) -> RpcResult<Self::ListResourceStream> {
-        let name = request.into_inner().type_name;
-        let event = pb::list_resource::Event {
-            diagnostic: self.not_offered("list resource", &name).to_proto(),
-            ..Default::default()
+        let req = request.into_inner();
+        let (list, encoding, config) = match self.prepare_listing(&req) {
+            Ok(prepared) => prepared,
+            Err(d) => {
+                let event = list_diagnostics_event(d);
+                return Ok(Response::new(Box::pin(tokio_stream::once(Ok(event)))));
+            }
         };
-        Ok(Response::new(Box::pin(tokio_stream::once(Ok(event)))))
+        let request = ListRequest {
+            config,
+            include_resource_object: req.include_resource_object,
+            limit: req.limit,
+        };
+        let (events, stream) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(stream_list(list, self.ctx(), request, encoding, events));
+        Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
     }
 
     async fn validate_list_resource_config(
         &self,
         request: Request<pb::validate_list_resource_config::Request>,
     ) -> RpcResult<pb::validate_list_resource_config::Response> {
-        let name = request.into_inner().type_name;
-        Ok(Response::new(
-            pb::validate_list_resource_config::Response::default()
-                .with_diagnostics(self.not_offered("list resource", &name)),
-        ))
+        let req = request.into_inner();
+        answer!(pb::validate_list_resource_config::Response, {
+            let list = self.list_resource(&req.type_name)?;
+            // Caught here rather than at the first `terraform query`.
+            self.list_encoding(&req.type_name)?;
+            let ty = list.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "list configuration")?;
+            Ok(pb::validate_list_resource_config::Response {
+                diagnostics: list.validate(&config).to_proto(),
+            })
+        })
     }
 
     async fn get_functions(
@@ -752,22 +988,43 @@ impl ProviderService for ProviderServer {
         &self,
         request: Request<pb::validate_action_config::Request>,
     ) -> RpcResult<pb::validate_action_config::Response> {
-        let name = request.into_inner().action_type;
-        Ok(Response::new(
-            pb::validate_action_config::Response::default()
-                .with_diagnostics(self.not_offered("action", &name)),
-        ))
+        let req = request.into_inner();
+        answer!(pb::validate_action_config::Response, {
+            let action = self.action(&req.action_type)?;
+            let ty = action.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "action configuration")?;
+            Ok(pb::validate_action_config::Response {
+                diagnostics: action.validate(&config).to_proto(),
+            })
+        })
     }
 
     async fn plan_action(
         &self,
         request: Request<pb::plan_action::Request>,
     ) -> RpcResult<pb::plan_action::Response> {
-        let name = request.into_inner().action_type;
-        Ok(Response::new(
-            pb::plan_action::Response::default()
-                .with_diagnostics(self.not_offered("action", &name)),
-        ))
+        let req = request.into_inner();
+        answer!(pb::plan_action::Response, {
+            let action = self.action(&req.action_type)?;
+            let ty = action.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "action configuration")?;
+            let capabilities = client_capabilities(req.client_capabilities);
+            let mut plan = action.plan(&self.ctx(), &config, capabilities).await;
+            if plan.deferral.is_some() && !capabilities.deferral_allowed {
+                plan.deferral = None;
+                plan.diagnostics.error(
+                    "Action deferred, but the client cannot defer",
+                    format!(
+                        "The {} action \"{}\" asked to be deferred; this Terraform does not allow deferrals. This is a bug in the {} provider.",
+                        self.provider_name, req.action_type, self.provider_name
+                    ),
+                );
+            }
+            Ok(pb::plan_action::Response {
+                diagnostics: plan.diagnostics.to_proto(),
+                deferred: plan.deferral.map(deferred),
+            })
+        })
     }
 
     type InvokeActionStream = BoxStream<pb::invoke_action::Event>;
@@ -776,15 +1033,23 @@ impl ProviderService for ProviderServer {
         &self,
         request: Request<pb::invoke_action::Request>,
     ) -> RpcResult<Self::InvokeActionStream> {
-        let name = request.into_inner().action_type;
-        let event = pb::invoke_action::Event {
-            r#type: Some(pb::invoke_action::event::Type::Completed(
-                pb::invoke_action::event::Completed {
-                    diagnostics: self.not_offered("action", &name).to_proto(),
-                },
-            )),
+        let req = request.into_inner();
+        let (action, config) = match self.prepare_invocation(&req) {
+            Ok(prepared) => prepared,
+            Err(d) => {
+                let event = action_completed(d);
+                return Ok(Response::new(Box::pin(tokio_stream::once(Ok(event)))));
+            }
         };
-        Ok(Response::new(Box::pin(tokio_stream::once(Ok(event)))))
+        let (events, stream) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(stream_invocation(
+            action,
+            self.ctx(),
+            config,
+            events,
+            self.provider_name.clone(),
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
     }
 
     async fn validate_state_store_config(
@@ -894,6 +1159,110 @@ impl ProviderService for ProviderServer {
         // Later calls (in debug mode the process lives on) get a fresh token.
         *token = CancellationToken::new();
         Ok(Response::new(pb::stop_provider::Response::default()))
+    }
+}
+
+/// Runs an action on its own task and streams what it reports: each progress
+/// message as it is sent, then one Completed. When Terraform drops the call,
+/// the action's ctx is cancelled and the action is still awaited, so it can
+/// stop cleanly.
+async fn stream_invocation(
+    action: Arc<dyn Action>,
+    ctx: Ctx,
+    config: Value,
+    events: mpsc::Sender<Result<pb::invoke_action::Event, Status>>,
+    provider_name: String,
+) {
+    let (progress, mut messages) = Progress::channel(STREAM_BUFFER);
+    let cancel = ctx.cancel.clone();
+    let type_name = action.type_name();
+    let mut invocation = tokio::spawn(async move { action.invoke(&ctx, config, progress).await });
+    let mut outcome = None;
+    loop {
+        tokio::select! {
+            Some(message) = messages.recv() => {
+                if events.send(Ok(action_progress(message))).await.is_err() {
+                    break;
+                }
+            }
+            result = &mut invocation => {
+                outcome = Some(result);
+                break;
+            }
+            () = events.closed() => break,
+        }
+    }
+    let result = match outcome {
+        Some(result) => {
+            // What the action sent just before returning is still buffered.
+            while let Ok(message) = messages.try_recv() {
+                if events.send(Ok(action_progress(message))).await.is_err() {
+                    break;
+                }
+            }
+            result
+        }
+        None => {
+            tracing::debug!(
+                action = type_name,
+                "Terraform dropped the action invocation; cancelling it"
+            );
+            cancel.cancel();
+            // Its progress sends must not wait for a reader that is gone.
+            drop(messages);
+            invocation.await
+        }
+    };
+    let diagnostics = result.unwrap_or_else(|_| panicked("action", &provider_name));
+    let _ = events.send(Ok(action_completed(diagnostics))).await;
+}
+
+/// Runs a listing on its own task and streams its results as they come,
+/// ending the stream after `limit` found objects (the listing's ctx is
+/// cancelled then, as when Terraform drops the call).
+async fn stream_list(
+    list: Arc<dyn ListResource>,
+    ctx: Ctx,
+    request: ListRequest,
+    encoding: ListEncoding,
+    events: mpsc::Sender<Result<pb::list_resource::Event, Status>>,
+) {
+    let include_resource_object = request.include_resource_object;
+    let limit = (request.limit > 0).then_some(request.limit);
+    let (results, mut found) = ListResults::channel(STREAM_BUFFER);
+    let cancel = ctx.cancel.clone();
+    let listing = tokio::spawn(async move { list.list(&ctx, request, results).await });
+    let mut sent: i64 = 0;
+    // Ends when the listing dropped its handle (it returned), Terraform
+    // dropped the stream, or the limit is reached.
+    loop {
+        if limit.is_some_and(|limit| sent >= limit) {
+            break;
+        }
+        let result = tokio::select! {
+            result = found.recv() => result,
+            () = events.closed() => None,
+        };
+        let Some(result) = result else { break };
+        let counts = !result.identity.is_null();
+        let event = encoding.event(result, include_resource_object);
+        if events.send(Ok(event)).await.is_err() {
+            break;
+        }
+        sent += i64::from(counts);
+    }
+    // Nothing more is read: pending and later sends fail, telling the listing to stop.
+    drop(found);
+    if events.is_closed() || limit.is_some_and(|limit| sent >= limit) {
+        // The stream ends now (`events` is dropped); the listing winds down on its own.
+        cancel.cancel();
+        return;
+    }
+    let diagnostics = listing
+        .await
+        .unwrap_or_else(|_| panicked("listing", &encoding.provider_name));
+    if !diagnostics.is_empty() {
+        let _ = events.send(Ok(list_diagnostics_event(diagnostics))).await;
     }
 }
 

@@ -106,15 +106,16 @@ async fn run(
     let locks = vec![rt.lock(&host).await?];
     // Ctrl-C, or the lock taken from this run, stops every wait and transfer.
     let watch = lock::watch(cancel, &locks);
-    let result = join_node(watch.cancel(), &host, &controller, plan, reached).await;
+    let result = join_node(rt, watch.cancel(), &host, &controller, plan, reached).await;
     release_all(locks).await;
     result.map_err(|e| watch.explain(e))
 }
 
 async fn join_node(
+    rt: &Runtime,
     cancel: &Cancel,
     host: &Arc<Host>,
-    controller: &Host,
+    controller: &Arc<Host>,
     plan: &NodePlan,
     reached: &mut NodeReached,
 ) -> Result<(), OpError> {
@@ -142,7 +143,7 @@ async fn join_node(
         host,
         &plan.install_flags(),
         WORKER_TOKEN_EXPIRY,
-        wait_node_ready(cancel, controller, &name, READY_TIMEOUT),
+        wait_node_ready(cancel, rt.node_watch(), controller, &name, READY_TIMEOUT),
     )
     .await?;
     step.done();

@@ -89,6 +89,7 @@ async fn run(
             service::start(&host).await?;
             wait_node_back(
                 cancel,
+                rt.node_watch(),
                 &host,
                 &controller,
                 before.name(),
@@ -98,7 +99,7 @@ async fn run(
             .await?;
             step.done();
         }
-        let info = registered(cancel, &host, &controller, before.name()).await?;
+        let info = registered(rt, cancel, &host, &controller, before.name()).await?;
         let had_labels: BTreeMap<String, String> = before
             .labels
             .keys()
@@ -140,7 +141,7 @@ async fn upgrade_worker(
     rt: &Runtime,
     cancel: &Cancel,
     host: &Arc<Host>,
-    controller: &Host,
+    controller: &Arc<Host>,
     facts: &HostFacts,
     after: &NodePlan,
 ) -> Result<(), OpError> {
@@ -165,7 +166,16 @@ async fn upgrade_worker(
     flags.force = true;
     service::install(host, &flags).await?;
     service::start(host).await?;
-    wait_node_back(cancel, host, controller, name, last, READY_TIMEOUT).await?;
+    wait_node_back(
+        cancel,
+        rt.node_watch(),
+        host,
+        controller,
+        name,
+        last,
+        READY_TIMEOUT,
+    )
+    .await?;
     drain::uncordon(controller, name).await?;
     step.done();
     Ok(())
@@ -182,21 +192,23 @@ async fn heartbeat(controller: &Host, name: &str) -> Result<Option<i64>, OpError
 /// The Node object; when it is missing, it gets a grace period to register
 /// again, then k0s is restarted (a kubelet registers at start only).
 async fn registered(
+    rt: &Runtime,
     cancel: &Cancel,
     host: &Host,
-    controller: &Host,
+    controller: &Arc<Host>,
     name: &str,
 ) -> Result<mke_k0s::NodeInfo, OpError> {
     if let Some(info) = get_node(controller, name).await? {
         return Ok(info);
     }
     let step = Step::start(host.name(), "wait for the Node to register again");
-    let info = match wait_registered(cancel, controller, name, REREGISTER_GRACE).await {
+    let nodes = rt.node_watch();
+    let info = match wait_registered(cancel, nodes, controller, name, REREGISTER_GRACE).await {
         Ok(n) => n,
         Err(OpError::Timeout { .. }) => {
             service::stop(host).await?;
             service::start(host).await?;
-            wait_node_back(cancel, host, controller, name, None, READY_TIMEOUT).await?
+            wait_node_back(cancel, nodes, host, controller, name, None, READY_TIMEOUT).await?
         }
         Err(e) => return Err(e),
     };

@@ -1,14 +1,18 @@
 //! A worker's Node object, seen from a controller: read it, wait for it to
 //! be Ready or to register again, and keep its managed labels and taints.
+//! Waits go through the process's [`NodeWatch`]: one poller per controller
+//! serves every worker waiting at the same time.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mke_k0s::NodeInfo;
 use mke_ssh::{Command, Host};
 
 use super::service;
-use crate::ops::{wait_for, Cancel, OpError};
+use crate::ops::node_watch::NodeWatch;
+use crate::ops::{Cancel, OpError};
 
 pub async fn get_node(controller: &Host, name: &str) -> Result<Option<NodeInfo>, OpError> {
     let out = controller
@@ -40,18 +44,17 @@ pub async fn get_node(controller: &Host, name: &str) -> Result<Option<NodeInfo>,
 
 pub async fn wait_node_ready(
     cancel: &Cancel,
-    controller: &Host,
+    nodes: &NodeWatch,
+    controller: &Arc<Host>,
     name: &str,
     timeout: Duration,
 ) -> Result<NodeInfo, OpError> {
-    wait_for(
-        cancel,
-        controller.name(),
-        &format!("node {name} to be Ready"),
-        timeout,
-        || async move { Ok(get_node(controller, name).await?.filter(|n| n.ready)) },
-    )
-    .await
+    let what = format!("node {name} to be Ready");
+    nodes
+        .wait(cancel, controller, name, &what, timeout, |node| {
+            node.filter(|n| n.ready).cloned()
+        })
+        .await
 }
 
 /// After a worker's k0s was (re)started: waits until k0s answers on the host
@@ -60,42 +63,37 @@ pub async fn wait_node_ready(
 /// kubelet stopped, so Ready alone could be a stale heartbeat.
 pub async fn wait_node_back(
     cancel: &Cancel,
+    nodes: &NodeWatch,
     host: &Host,
-    controller: &Host,
+    controller: &Arc<Host>,
     name: &str,
     before: Option<i64>,
     timeout: Duration,
 ) -> Result<NodeInfo, OpError> {
     service::wait_k0s_answers(cancel, host).await?;
-    wait_for(
-        cancel,
-        controller.name(),
-        &format!("node {name} to report Ready again"),
-        timeout,
-        || async move {
-            let fresh = |n: &NodeInfo| {
-                n.ready && before.is_none_or(|b| n.ready_heartbeat.is_some_and(|h| h > b))
-            };
-            Ok(get_node(controller, name).await?.filter(fresh))
-        },
-    )
-    .await
+    let fresh =
+        |n: &&NodeInfo| n.ready && before.is_none_or(|b| n.ready_heartbeat.is_some_and(|h| h > b));
+    let what = format!("node {name} to report Ready again");
+    nodes
+        .wait(cancel, controller, name, &what, timeout, |node| {
+            node.filter(fresh).cloned()
+        })
+        .await
 }
 
 pub async fn wait_registered(
     cancel: &Cancel,
-    controller: &Host,
+    nodes: &NodeWatch,
+    controller: &Arc<Host>,
     name: &str,
     timeout: Duration,
 ) -> Result<NodeInfo, OpError> {
-    wait_for(
-        cancel,
-        controller.name(),
-        &format!("node {name} to register"),
-        timeout,
-        || get_node(controller, name),
-    )
-    .await
+    let what = format!("node {name} to register");
+    nodes
+        .wait(cancel, controller, name, &what, timeout, |node| {
+            node.cloned()
+        })
+        .await
 }
 
 /// The labels and taints the Node should have, and those of the managed

@@ -2,7 +2,7 @@
 //! calls around them, the kubeconfig a token goes into, RFC 3339 timestamps, and the node list.
 //! Like the rest of the crate, it builds text and parses output; the provider runs the calls.
 
-mod time;
+pub(crate) mod time;
 mod token;
 
 pub use crate::node::parse_node_list;
