@@ -386,14 +386,12 @@ fn measure_plans(
     figures
 }
 
-/// `SSH connection established … elapsed_ms=` of a run: how long each
-/// connection took to set up (a reused master's check included).
+/// `SSH connection established|reused … elapsed_ms=` of a run: how long
+/// each connection took to set up, or a reused master to be checked.
 fn connection_setups(run: &Run) -> Vec<Duration> {
     run.provider_log
         .lines()
-        .filter(|l| {
-            l.contains("SSH connection established") || l.contains("SSH connection re-established")
-        })
+        .filter(|l| l.contains(": SSH connection "))
         .filter_map(|l| log_field(l, "elapsed_ms")?.parse().ok())
         .map(Duration::from_millis)
         .collect()
