@@ -8,9 +8,12 @@
 //! - `scale`: real Terraform against the test bed (root only) at 20 ms RTT:
 //!   refresh of 0, 1, 10 and 50 `mke_node` (three variants), apply of 1 controller + 1 or 8
 //!   workers, and an apply whose hosts already hold the k0s binary.
+//! - `goals`: the provider side by side with Terraform's own floor (a plan
+//!   of `null_resource`), cold and warm plans, the connections of an
+//!   `apply` after a `plan`, and the 1 + 8 join's critical path (issue 17).
 //!
 //! `cargo bench --bench performance -- plugin` (or `scale`, or its halves
-//! `refresh` and `apply`) runs one part. `MKE_BENCH_KEEP=1` keeps Terraform's
+//! `refresh` and `apply`, or `goals`) runs one part. `MKE_BENCH_KEEP=1` keeps Terraform's
 //! logs of every run.
 //! A missed goal is reported, not failed: wall-clock times on a shared
 //! machine are figures to read, not a pass/fail signal.
@@ -22,6 +25,7 @@ mod support;
 
 mod plugin_process;
 mod scale;
+mod side_by_side;
 
 use std::time::Duration;
 
@@ -32,7 +36,7 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
-    const PARTS: [&str; 4] = ["plugin", "scale", "refresh", "apply"];
+    const PARTS: [&str; 5] = ["plugin", "scale", "refresh", "apply", "goals"];
     if let Some(unknown) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
         eprintln!("unknown part {unknown:?}; the parts are {PARTS:?}");
         std::process::exit(2);
@@ -52,6 +56,10 @@ fn main() {
     if wanted("scale") || refresh || apply {
         println!();
         scale::run(wanted("scale") || refresh, wanted("scale") || apply);
+    }
+    if wanted("goals") {
+        println!();
+        side_by_side::run();
     }
 }
 

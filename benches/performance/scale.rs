@@ -35,7 +35,7 @@ use crate::{mib, percentile, proc_status_kib, secs, verdict};
 
 /// `set_delay` holds packets towards a host this long, which adds it once to
 /// every round trip (the run prints the RTT it measured).
-const DELAY_MS: u32 = 20;
+pub(crate) const DELAY_MS: u32 = 20;
 const REFRESH_SIZES: [usize; 4] = [0, 1, 10, 50];
 const REFRESH_RUNS: usize = 3;
 const APPLY_SIZES: [usize; 2] = [1, 8];
@@ -53,19 +53,7 @@ pub fn run(refresh_part: bool, apply_part: bool) {
     let Some(tf) = terraform::terraform_1_15() else {
         return;
     };
-    let scratch = tempfile::Builder::new()
-        .prefix("mke-bench-")
-        .tempdir()
-        .expect("a scratch directory");
-    let bench = Bench {
-        tf,
-        scratch: scratch.path().to_path_buf(),
-        runs: std::cell::Cell::new(0),
-    };
-    // Terraform's logs of every run, for a closer look.
-    if std::env::var_os("MKE_BENCH_KEEP").is_some() {
-        println!("keeping every run's logs in {}", scratch.keep().display());
-    }
+    let (bench, _scratch) = Bench::new(tf);
     println!("load average before: {}", crate::load_average());
     println!(
         "k0s stand-in: {} ({} bytes)",
@@ -87,17 +75,17 @@ pub fn run(refresh_part: bool, apply_part: bool) {
     );
 }
 
-struct Bench {
+pub(crate) struct Bench {
     tf: Terraform,
     scratch: PathBuf,
     runs: std::cell::Cell<usize>,
 }
 
-fn worker_names(n: usize) -> Vec<String> {
+pub(crate) fn worker_names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("w{i}")).collect()
 }
 
-fn start_bed(workers: usize) -> Option<TestBed> {
+pub(crate) fn start_bed(workers: usize) -> Option<TestBed> {
     let mut names = vec!["c1".to_string()];
     names.extend(worker_names(workers));
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -119,7 +107,7 @@ fn start_bed(workers: usize) -> Option<TestBed> {
 }
 
 /// One controller `c1` and one `mke_node` per worker, as `examples/` does it.
-fn workdir(bed: &TestBed, workers: &[String]) -> Workdir {
+pub(crate) fn workdir(bed: &TestBed, workers: &[String]) -> Workdir {
     let workers: Vec<&str> = workers.iter().map(String::as_str).collect();
     let config = controller_and_workers(bed, &provider_block("1m"), "bench", &workers, "");
     workdir_with_key(bed, &config)
@@ -176,9 +164,11 @@ fn refresh(bench: &Bench) {
 
     println!();
     println!(
-        "-- the same refresh with the k0s stand-in's Python taken out: a shell script answers `k0s version`, `k0s status -o json` and `k0s kubectl get nodes -o json` from outputs recorded on each host --"
+        "-- the same refresh with the k0s stand-in's Python taken out: the light shell k0s (tests/k0s-standin/k0s-light) answers `k0s version`, `k0s status -o json` and `k0s kubectl get nodes -o json` from the stand-in's running daemons --"
     );
-    install_refresh_shim(&bed);
+    if !crate::side_by_side::install_light_k0s(&bed) {
+        return;
+    }
     let results = measure_refresh(bench, &bed, &dirs);
     report_refresh(&bed, &all, &results);
 
@@ -232,35 +222,6 @@ fn measure_refresh(
         }
     }
     results
-}
-
-/// What the recorded answers stand in for: k0s's own read-only calls, which
-/// on a real host cost that host's CPU, not this machine's.
-const REFRESH_SHIM: &str = r#"#!/bin/sh
-# mke benchmark: the calls a refresh makes, answered from recorded outputs.
-d=/var/lib/mke-bench
-case "$*" in
-"version") exec cat $d/version ;;
-"status -o json") exec cat $d/status ;;
-"kubectl get nodes -o json") exec cat $d/nodes ;;
-*) exec $d/k0s-standin "$@" ;;
-esac
-"#;
-
-fn install_refresh_shim(bed: &TestBed) {
-    let k0s = K0S;
-    for host in bed.hosts() {
-        let nodes = if host.name == "c1" {
-            format!("{k0s} kubectl get nodes -o json > $d/nodes")
-        } else {
-            "true".to_string()
-        };
-        host.exec_ok(&format!(
-            "set -e; d=/var/lib/mke-bench; mkdir -p $d; {k0s} version > $d/version; \
-             {k0s} status -o json > $d/status; {nodes}; mv {k0s} $d/k0s-standin"
-        ));
-        host.put_file(k0s, REFRESH_SHIM.as_bytes(), 0o755);
-    }
 }
 
 fn report_refresh(bed: &TestBed, all: &[String], results: &BTreeMap<usize, Vec<RefreshRun>>) {
@@ -414,7 +375,7 @@ struct RefreshRun {
 }
 
 /// The state with only the named `mke_node` instances.
-fn state_with_nodes(state: &Json, keep: &BTreeSet<&str>) -> Json {
+pub(crate) fn state_with_nodes(state: &Json, keep: &BTreeSet<&str>) -> Json {
     let mut state = state.clone();
     for resource in state["resources"].as_array_mut().expect("resources") {
         if resource["type"] == "mke_node" {
@@ -428,7 +389,7 @@ fn state_with_nodes(state: &Json, keep: &BTreeSet<&str>) -> Json {
 }
 
 /// The time of a TCP handshake with the host's sshd: one round trip.
-fn tcp_rtt(address: &str) -> Duration {
+pub(crate) fn tcp_rtt(address: &str) -> Duration {
     let target: std::net::SocketAddr = format!("{address}:22").parse().expect("an address");
     let mut times: Vec<Duration> = (0..5)
         .map(|_| {
@@ -521,45 +482,51 @@ fn second_apply(bench: &Bench, bed: &TestBed, work: &Workdir, binary_len: u64) {
     println!("      {}", run.resources());
 }
 
-fn kib_text(bytes: u64) -> String {
+pub(crate) fn kib_text(bytes: u64) -> String {
     format!("{:.0} KiB", bytes as f64 / 1024.0)
 }
 
 // ---------------------------------------------------------------- runs
 
 /// What one Terraform command did.
-struct Run {
-    code: i32,
-    wall: Duration,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) wall: Duration,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
     /// Commands by host (`user@address:port`), in order.
-    commands: BTreeMap<String, Vec<RanCommand>>,
+    pub(crate) commands: BTreeMap<String, Vec<RanCommand>>,
     /// `SSH connection established` lines by host.
-    connections: BTreeMap<String, usize>,
-    provider_peak_kib: u64,
-    provider_processes: usize,
+    pub(crate) connections: BTreeMap<String, usize>,
+    pub(crate) provider_peak_kib: u64,
+    pub(crate) provider_processes: usize,
     /// CPU time of every provider process of the run, in seconds.
-    provider_cpu: Duration,
-    terraform_cpu: Duration,
+    pub(crate) provider_cpu: Duration,
+    pub(crate) terraform_cpu: Duration,
     /// ssh ControlMasters (one per connection), their peak RSS summed, their CPU time.
-    masters: usize,
-    masters_kib: u64,
-    masters_cpu: Duration,
-    masters_left: usize,
+    pub(crate) masters: usize,
+    pub(crate) masters_kib: u64,
+    pub(crate) masters_cpu: Duration,
+    pub(crate) masters_left: usize,
+    /// Masters alive in the run's control directory after it ended.
+    pub(crate) masters_persisting: usize,
     /// Busy time of the whole machine during the run, in core-seconds.
-    cpu_busy: f64,
+    pub(crate) cpu_busy: f64,
+    /// The provider's lines of Terraform's log.
+    pub(crate) provider_log: String,
 }
 
 /// One `ran command` line: what ran and how long it took.
 #[derive(Debug)]
-struct RanCommand {
-    display: String,
-    elapsed: Duration,
+pub(crate) struct RanCommand {
+    pub(crate) display: String,
+    pub(crate) elapsed: Duration,
+    /// When it ended: milliseconds since midnight UTC, from the log line.
+    pub(crate) end_ms: Option<u64>,
 }
 
 impl Run {
-    fn tail(&self) -> String {
+    pub(crate) fn tail(&self) -> String {
         let all = format!("{}\n{}", self.stdout, self.stderr);
         let lines: Vec<&str> = all.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
@@ -574,7 +541,7 @@ impl Run {
     }
 
     /// Commands run, their median time, and what the run cost the machine.
-    fn resources(&self) -> String {
+    pub(crate) fn resources(&self) -> String {
         let mut times: Vec<Duration> = self
             .commands
             .values()
@@ -601,7 +568,7 @@ impl Run {
         )
     }
 
-    fn commands_on(&self, host: &str) -> usize {
+    pub(crate) fn commands_on(&self, host: &str) -> usize {
         self.commands.get(host).map_or(0, Vec::len)
     }
 
@@ -620,9 +587,58 @@ impl Run {
 }
 
 impl Bench {
+    /// Runs keep their logs under a scratch directory, removed when the
+    /// returned guard drops unless MKE_BENCH_KEEP is set.
+    pub(crate) fn new(tf: Terraform) -> (Bench, Option<tempfile::TempDir>) {
+        let scratch = tempfile::Builder::new()
+            .prefix("mke-bench-")
+            .tempdir()
+            .expect("a scratch directory");
+        let bench = Bench {
+            tf,
+            scratch: scratch.path().to_path_buf(),
+            runs: std::cell::Cell::new(0),
+        };
+        // Terraform's logs of every run, for a closer look.
+        if std::env::var_os("MKE_BENCH_KEEP").is_some() {
+            println!("keeping every run's logs in {}", scratch.keep().display());
+            return (bench, None);
+        }
+        (bench, Some(scratch))
+    }
+
+    pub(crate) fn terraform_program(&self) -> &std::path::Path {
+        &self.tf.program
+    }
+
+    /// A new directory under the scratch directory, 0700, with a short path
+    /// (control sockets live under it).
+    pub(crate) fn fresh_dir(&self, prefix: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let index = self.runs.get() + 1;
+        self.runs.set(index);
+        let dir = self.scratch.join(format!("{prefix}{index}"));
+        std::fs::create_dir_all(&dir).expect("a scratch subdirectory");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod 0700");
+        dir
+    }
+
     /// Runs Terraform in `work` with provider debug logs, sampling the
     /// provider's and the ssh masters' memory while it runs.
-    fn terraform(&self, work: &Workdir, args: &[&str]) -> Run {
+    pub(crate) fn terraform(&self, work: &Workdir, args: &[&str]) -> Run {
+        self.terraform_in(work, args, None)
+    }
+
+    /// [`terraform`](Self::terraform) with `XDG_RUNTIME_DIR` set to
+    /// `control`, where the provider keeps ssh masters that outlive it:
+    /// those are sampled as the run's own and left alive at its end
+    /// ([`close_masters`] ends them).
+    pub(crate) fn terraform_in(
+        &self,
+        work: &Workdir,
+        args: &[&str],
+        control: Option<&std::path::Path>,
+    ) -> Run {
         let index = self.runs.get() + 1;
         self.runs.set(index);
         let dir = self.scratch.join(format!("run{index}"));
@@ -639,6 +655,7 @@ impl Bench {
             // The provider's ssh masters keep their control sockets here,
             // which is how the sampler tells them from anyone else's.
             .env("TMPDIR", &tmp)
+            .env("XDG_RUNTIME_DIR", control.unwrap_or(&tmp))
             .stdin(Stdio::null())
             .stdout(File::create(dir.join("stdout")).expect("stdout file"))
             .stderr(File::create(dir.join("stderr")).expect("stderr file"));
@@ -650,9 +667,9 @@ impl Bench {
         let stop = Arc::new(AtomicBool::new(false));
         let sampler = {
             let stop = stop.clone();
-            let marker = tmp.display().to_string();
+            let markers = masters_markers(&tmp, control);
             let pid = child.id();
-            std::thread::spawn(move || sample(pid, &marker, &stop))
+            std::thread::spawn(move || sample(pid, &markers, &stop))
         };
         let status = child.wait().expect("waiting for Terraform");
         let wall = started.elapsed();
@@ -660,10 +677,12 @@ impl Bench {
         stop.store(true, Ordering::SeqCst);
         let samples = sampler.join().expect("the sampler");
 
-        let left = ssh_masters(&tmp.display().to_string());
+        // Masters of this process alone end with it; any left are ended here.
+        let left = ssh_masters(&masters_markers(&tmp, None));
         for (pid, _) in &left {
             let _ = Command::new("kill").arg(pid.to_string()).status();
         }
+        let persisting = control.map_or(0, |c| ssh_masters(&masters_markers(c, None)).len());
         let ticks = clock_ticks_per_sec();
         let cpu = |t: u64| Duration::from_secs_f64(t as f64 / ticks);
         let mut connections_seen: BTreeMap<&str, Reading> = BTreeMap::new();
@@ -674,6 +693,11 @@ impl Bench {
         }
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let (commands, connections) = parse_provider_log(&text);
+        let provider_log: String = text
+            .lines()
+            .filter(|l| l.contains("provider.terraform-provider-mke: "))
+            .map(|l| format!("{l}\n"))
+            .collect();
         Run {
             code: status.code().unwrap_or(-1),
             wall,
@@ -694,6 +718,8 @@ impl Bench {
             masters_kib: connections_seen.values().map(|r| r.peak_kib).sum(),
             masters_cpu: cpu(connections_seen.values().map(|r| r.cpu_ticks).sum()),
             masters_left: left.len(),
+            masters_persisting: persisting,
+            provider_log,
             cpu_busy,
         }
     }
@@ -731,7 +757,7 @@ fn read_process(pid: u32) -> Option<Reading> {
 /// children every 5 ms (VmHWM and CPU time only grow, so the last reading
 /// before exit is within 5 ms of the final figure), the ssh masters every
 /// 100 ms (they reach their peak at login).
-fn sample(terraform: u32, marker: &str, stop: &AtomicBool) -> Samples {
+fn sample(terraform: u32, markers: &[String], stop: &AtomicBool) -> Samples {
     let mut samples = Samples::default();
     let mut next_ssh_scan = Instant::now();
     loop {
@@ -747,7 +773,7 @@ fn sample(terraform: u32, marker: &str, stop: &AtomicBool) -> Samples {
             }
         }
         if stopping || Instant::now() >= next_ssh_scan {
-            for (pid, socket) in ssh_masters(marker) {
+            for (pid, socket) in ssh_masters(markers) {
                 if let Some(reading) = read_process(pid) {
                     samples.masters.insert(pid, (socket, reading));
                 }
@@ -782,9 +808,10 @@ fn comm(pid: u32) -> Option<String> {
         .map(|c| c.trim_end().to_string())
 }
 
-/// `ssh -M` processes whose command line mentions `marker` (their TMPDIR),
-/// with their control socket.
-fn ssh_masters(marker: &str) -> Vec<(u32, String)> {
+/// `ssh -M` processes whose control socket (`-S`) lies under one of
+/// `markers` (a run's TMPDIR, or the control directory its masters persist
+/// in), with that socket.
+fn ssh_masters(markers: &[String]) -> Vec<(u32, String)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -802,9 +829,27 @@ fn ssh_masters(marker: &str) -> Vec<(u32, String)> {
                 return None;
             }
             let socket = args.iter().skip_while(|a| *a != "-S").nth(1)?;
-            socket.contains(marker).then(|| (pid, socket.clone()))
+            markers
+                .iter()
+                .any(|m| socket.contains(m.as_str()))
+                .then(|| (pid, socket.clone()))
         })
         .collect()
+}
+
+fn masters_markers(tmp: &std::path::Path, control: Option<&std::path::Path>) -> Vec<String> {
+    let mut markers = vec![format!("{}/", tmp.display())];
+    markers.extend(control.map(|c| format!("{}/", c.display())));
+    markers
+}
+
+/// Ends the ssh masters that persist in `control` (by their pids); how many.
+pub(crate) fn close_masters(control: &std::path::Path) -> usize {
+    let masters = ssh_masters(&[format!("{}/", control.display())]);
+    for (pid, _) in &masters {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    masters.len()
 }
 
 /// user+nice+system+irq+softirq+steal of the whole machine, in clock ticks.
@@ -835,7 +880,9 @@ fn clock_ticks_per_sec() -> f64 {
 
 /// The provider's `ran command` and `SSH connection established` lines, by
 /// host, from Terraform's log file.
-fn parse_provider_log(text: &str) -> (BTreeMap<String, Vec<RanCommand>>, BTreeMap<String, usize>) {
+pub(crate) fn parse_provider_log(
+    text: &str,
+) -> (BTreeMap<String, Vec<RanCommand>>, BTreeMap<String, usize>) {
     let mut commands: BTreeMap<String, Vec<RanCommand>> = BTreeMap::new();
     let mut connections: BTreeMap<String, usize> = BTreeMap::new();
     for line in text.lines() {
@@ -848,6 +895,7 @@ fn parse_provider_log(text: &str) -> (BTreeMap<String, Vec<RanCommand>>, BTreeMa
         if message.starts_with("ran command:") {
             commands.entry(host).or_default().push(RanCommand {
                 display: log_field(message, "command").unwrap_or_default(),
+                end_ms: line_time_ms(line),
                 elapsed: Duration::from_millis(
                     log_field(message, "elapsed_ms")
                         .and_then(|v| v.parse().ok())
@@ -863,8 +911,19 @@ fn parse_provider_log(text: &str) -> (BTreeMap<String, Vec<RanCommand>>, BTreeMa
     (commands, connections)
 }
 
+/// The time of a Terraform log line (`2026-12-06T11:20:00.123Z [INFO] ...`,
+/// or with a zone offset) as milliseconds since midnight.
+pub(crate) fn line_time_ms(line: &str) -> Option<u64> {
+    let clock = line.get(11..23)?;
+    let (h, rest) = clock.split_once(':')?;
+    let (m, rest) = rest.split_once(':')?;
+    let (sec, milli) = rest.split_once('.')?;
+    let n = |t: &str| t.parse::<u64>().ok();
+    Some(((n(h)? * 60 + n(m)?) * 60 + n(sec)?) * 1000 + n(milli)?)
+}
+
 /// The value of ` name=value` or ` name="quoted value"` in an hclog line.
-fn log_field(message: &str, name: &str) -> Option<String> {
+pub(crate) fn log_field(message: &str, name: &str) -> Option<String> {
     let key = format!(" {name}=");
     let start = message.find(&key)? + key.len();
     let rest = &message[start..];
@@ -885,7 +944,7 @@ fn log_field(message: &str, name: &str) -> Option<String> {
 }
 
 /// How the provider names a host in its logs.
-fn host_label(bed: &TestBed, name: &str) -> String {
+pub(crate) fn host_label(bed: &TestBed, name: &str) -> String {
     format!("root@{}:22", bed.host(name).address)
 }
 
@@ -893,13 +952,13 @@ fn host_label(bed: &TestBed, name: &str) -> String {
 
 /// Per host: sshd's `Accepted publickey` lines so far, and the bytes the
 /// machine has sent towards the host.
-struct BedCounters {
+pub(crate) struct BedCounters {
     accepted: BTreeMap<String, usize>,
     sent: BTreeMap<String, u64>,
 }
 
 impl BedCounters {
-    fn accepted_since(&self, before: &BedCounters) -> BTreeMap<String, usize> {
+    pub(crate) fn accepted_since(&self, before: &BedCounters) -> BTreeMap<String, usize> {
         self.accepted
             .iter()
             .map(|(h, n)| (h.clone(), n - before.accepted.get(h).copied().unwrap_or(0)))
@@ -907,7 +966,7 @@ impl BedCounters {
             .collect()
     }
 
-    fn sent_since(&self, before: &BedCounters) -> u64 {
+    pub(crate) fn sent_since(&self, before: &BedCounters) -> u64 {
         self.sent
             .iter()
             .map(|(h, n)| n - before.sent.get(h).copied().unwrap_or(0))
@@ -915,7 +974,7 @@ impl BedCounters {
     }
 }
 
-fn bed_counters(bed: &TestBed) -> BedCounters {
+pub(crate) fn bed_counters(bed: &TestBed) -> BedCounters {
     let mut counters = BedCounters {
         accepted: BTreeMap::new(),
         sent: BTreeMap::new(),
