@@ -59,6 +59,16 @@ pub struct ClusterPlan {
     pub instance: Option<String>,
     /// Create only: the first controller starts from this backup archive.
     pub restore_from: Option<std::path::PathBuf>,
+    /// Update only: take a backup before the first controller is stopped.
+    /// `None` when the plan expects none (`last_backup` keeps its value).
+    pub backup: Option<BackupPolicy>,
+}
+
+/// Where backups taken before a change go, and how many of the cluster's stay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupPolicy {
+    pub directory: std::path::PathBuf,
+    pub keep: usize,
 }
 
 impl ClusterPlan {
@@ -117,6 +127,8 @@ pub struct ClusterReached {
     pub changed: BTreeSet<String>,
     /// Addresses of removed controllers whose removal finished.
     pub removed: BTreeSet<String>,
+    /// The backup taken before the change, if one was.
+    pub backup: Option<super::phase::backup::BackupRecord>,
 }
 
 fn install_flags(c: &ControllerHost) -> InstallFlags {

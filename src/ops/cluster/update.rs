@@ -3,6 +3,11 @@
 //! controller without k0s: leave etcd (if it was a member), stage,
 //! configure, join → each controller whose address left: leave etcd, wipe →
 //! outputs when the plan needs them.
+//!
+//! With `backup.before_change`, a backup is taken from a running controller
+//! after preflight, before any host is written to, when a controller will
+//! stop (upgrade, reconfigure, reinstall, removal); a failed backup ends the
+//! update there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -18,7 +23,7 @@ use crate::ops::phase::ownership::Claim;
 use crate::ops::phase::ownership::Owned;
 use crate::ops::phase::preflight::{preflight, Expected};
 use crate::ops::phase::probe::{self, HostFacts};
-use crate::ops::phase::{configure, etcd, marker, service, wipe};
+use crate::ops::phase::{backup, configure, etcd, marker, service, wipe};
 use crate::ops::{
     within_limit_keeping, Cancel, ControllerHost, HostStatus, OpError, Partial, Runtime, Step,
 };
@@ -184,6 +189,33 @@ async fn run(
             }
         }
         let peers = peers(after, &hosts, &facts, &leaving);
+        // Before anything is written: a backup when a controller will stop.
+        if let Some(policy) = &after.backup {
+            let stops = !leaving.is_empty()
+                || after.order.iter().any(|key| {
+                    facts[key].installed()
+                        && ControllerChange::decide(&facts[key], after, &after.controllers[key])
+                            .restarts()
+                });
+            if stops {
+                let source = after
+                    .order
+                    .iter()
+                    .find(|key| facts[*key].running())
+                    .map(|key| &hosts[key])
+                    .ok_or_else(|| {
+                        OpError::host(
+                            &after.controllers[after.leader_key()].address,
+                            "this change stops a controller and `backup.before_change` is set, \
+                             but no controller runs k0s, so no backup can be taken",
+                            "Start k0s on a controller (`k0s start`), or set \
+                             `backup.before_change = false` for this change.",
+                        )
+                    })?;
+                reached.backup =
+                    Some(backup::save(cancel, source, id, &policy.directory, policy.keep).await?);
+            }
+        }
         // Stopped controllers come back first: no controller is restarted
         // below while another member is down.
         let mut started = BTreeSet::new();
@@ -347,6 +379,7 @@ mod tests {
     fn plan(version: &str) -> ClusterPlan {
         ClusterPlan {
             restore_from: None,
+            backup: None,
             name: "demo".into(),
             version: version.into(),
             source: BinarySource::new(None, None),

@@ -24,7 +24,7 @@ pub use plan::{
 };
 pub use schema::{schema, timeouts_attribute};
 
-use crate::ops::cluster::{self, Seen, Update};
+use crate::ops::cluster::{self, ClusterReached, Seen, Update};
 use crate::ops::{HostStatus, OpError, Warning};
 use crate::resources::controllers;
 use crate::resources::private;
@@ -190,6 +190,10 @@ impl Resource for ClusterResource {
         let (state, diagnostics) = match cluster::update(rt, &ctx.cancel, update).await {
             Ok(reached) => {
                 model.record(&reached);
+                if model.last_backup.is_unknown() {
+                    // Nothing stopped, so no backup was needed.
+                    model.last_backup = prior_model.last_backup.clone();
+                }
                 (model.encode(), Diagnostics::new())
             }
             Err(partial) => {
@@ -203,6 +207,15 @@ impl Resource for ClusterResource {
                     &mut reached_model.controllers,
                     &partial.reached.host_keys,
                 );
+                if let Some(backup) = &partial.reached.backup {
+                    // Taken before the failure: the way back, worth keeping in state.
+                    let mut with_backup = prior_model.clone();
+                    with_backup.record(&ClusterReached {
+                        backup: Some(backup.clone()),
+                        ..Default::default()
+                    });
+                    reached_model.last_backup = with_backup.last_backup;
+                }
                 let mut state = reached_model.encode();
                 nulls_for_unknowns(&mut state);
                 (

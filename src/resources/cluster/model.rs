@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tfplugin::tfvalue::{from_value, to_value, Unknowable, Value};
 
-use crate::ops::cluster::{ClusterPlan, ClusterReached, ControllerSeen, ImportedCluster};
+use crate::ops::cluster::{
+    BackupPolicy, ClusterPlan, ClusterReached, ControllerSeen, ImportedCluster,
+};
 use crate::ops::phase::stage::BinarySource;
 use crate::ops::HostStatus;
 use crate::resources::controllers::{self, ControllerModel, ControllersModel};
@@ -25,6 +27,8 @@ pub struct ClusterModel {
     pub api: Option<ApiModel>,
     pub network: Option<NetworkModel>,
     pub k0s_config_overrides: Option<String>,
+    pub backup: Option<BackupModel>,
+    pub last_backup: Unknowable<Option<LastBackupModel>>,
     pub restore_from: Option<String>,
     pub timeouts: Option<TimeoutsModel>,
     pub id: Unknowable<Option<String>>,
@@ -59,6 +63,20 @@ pub struct CalicoModel {
     pub vxlan_vni: u32,
     pub mtu: u32,
     pub wireguard: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupModel {
+    pub before_change: bool,
+    pub directory: String,
+    pub keep: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastBackupModel {
+    pub path: String,
+    pub time: String,
+    pub sha256: String,
 }
 
 /// `timeouts` of `mke_cluster` and `mke_node`.
@@ -139,6 +157,15 @@ impl ClusterModel {
             id: self.id.known().cloned().flatten().unwrap_or_default(),
             instance: instance.map(str::to_string),
             restore_from: self.restore_from.as_ref().map(std::path::PathBuf::from),
+            // Only where the plan left `last_backup` unknown: it expects a backup.
+            backup: self
+                .backup
+                .as_ref()
+                .filter(|b| b.before_change && self.last_backup.is_unknown())
+                .map(|b| BackupPolicy {
+                    directory: std::path::PathBuf::from(&b.directory),
+                    keep: b.keep.max(1) as usize,
+                }),
         })
     }
 
@@ -195,6 +222,13 @@ impl ClusterModel {
             self.kubeconfig = Unknowable::Known(Some(access.kubeconfig.clone()));
             self.ca_certificate = Unknowable::Known(Some(access.ca_certificate.clone()));
         }
+        if let Some(backup) = &reached.backup {
+            self.last_backup = Unknowable::Known(Some(LastBackupModel {
+                path: backup.path.display().to_string(),
+                time: mke_k0s::kube::rfc3339(backup.taken_at),
+                sha256: backup.sha256.clone(),
+            }));
+        }
     }
 
     /// Records the drift Read saw on one controller.
@@ -235,6 +269,8 @@ impl ClusterModel {
             k0s_download_url: None,
             k0s_download_allow_http: None,
             k0s_sha256: None,
+            backup: None,
+            last_backup: Unknowable::Known(None),
             restore_from: None,
             controllers,
             api: found
@@ -323,6 +359,8 @@ mod tests {
             api: None,
             network: None,
             k0s_config_overrides: None,
+            backup: None,
+            last_backup: Unknowable::Known(None),
             restore_from: None,
             timeouts: None,
             id: Unknowable::Unknown,

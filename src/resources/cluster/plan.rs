@@ -463,6 +463,7 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
     check_upgrade_in_place(request, plan, "cluster");
     plan_binary_source(request, plan);
     plan_restore(request, plan);
+    plan_last_backup(request, plan);
     let replaced: Vec<String> = plan
         .requires_replace
         .iter()
@@ -483,6 +484,53 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
                 replaced.join(", ")
             ),
         );
+    }
+}
+
+/// `last_backup`: null at create; unknown in an update that may stop a controller while
+/// `backup.before_change` is set (a new version, a new rendered config, a controller removed or
+/// switched to or from running workloads); otherwise the prior value. Apply takes a backup only
+/// when this left it unknown.
+pub fn plan_last_backup(request: &PlanRequest<'_>, plan: &mut Plan) {
+    if request.prior.is_null() {
+        set(plan, "last_backup", Value::Null);
+        return;
+    }
+    let wanted = match plan.planned.get_attr("backup").get_attr("before_change") {
+        Value::Bool(b) => *b,
+        Value::Unknown => true,
+        _ => false,
+    };
+    if wanted && may_stop_a_controller(request.prior, &plan.planned) {
+        set(plan, "last_backup", Value::Unknown);
+    }
+}
+
+fn may_stop_a_controller(prior: &Value, planned: &Value) -> bool {
+    let changed = |name: &str| planned.get_attr(name) != prior.get_attr(name);
+    if changed("k0s_version") || changed("k0s_config") {
+        return true;
+    }
+    // By address: a controller removed, or one whose `workloads` changes (a reinstall).
+    let by_address = |v: &Value| -> Option<std::collections::BTreeMap<String, Value>> {
+        match v.get_attr("controllers") {
+            Value::Map(entries) => Some(
+                entries
+                    .values()
+                    .filter_map(|c| {
+                        let address = c.get_attr("address").as_str()?.to_string();
+                        Some((address, c.get_attr("workloads").clone()))
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    match (by_address(prior), by_address(planned)) {
+        (Some(before), Some(after)) => before
+            .iter()
+            .any(|(address, workloads)| after.get(address) != Some(workloads)),
+        _ => true,
     }
 }
 
@@ -643,6 +691,45 @@ mod tests {
     /// The plan Terraform would get for `config` over `prior`.
     fn plan(prior: &Value, config: &Value) -> Plan {
         crate::resources::plan_for(&schema(), prior, config, plan_cluster)
+    }
+
+    #[test]
+    fn last_backup_is_unknown_only_where_the_update_may_stop_a_controller() {
+        let hosts = |list: &[(&str, &str)]| controllers(list);
+        let backup = object(&[("directory", Value::from("./bk"))]);
+        let with = |list: &[(&str, &str)], version: &str, backup: Option<Value>| {
+            let mut extra = vec![("k0s_version", Value::from(version))];
+            if let Some(b) = backup {
+                extra.push(("backup", b));
+            }
+            config(hosts(list), &extra)
+        };
+        let two = [("a", "192.0.2.11"), ("b", "192.0.2.12")];
+        let created = plan(
+            &Value::Null,
+            &with(&two, "v1.29.3+k0s.0", Some(backup.clone())),
+        );
+        assert_eq!(
+            created.planned.get_attr("last_backup"),
+            &Value::Null,
+            "create"
+        );
+        let prior = created.planned;
+        let last = |p: &Plan| p.planned.get_attr("last_backup").clone();
+        let same = plan(&prior, &with(&two, "v1.29.3+k0s.0", Some(backup.clone())));
+        assert_eq!(last(&same), Value::Null, "no change, no backup");
+        let upgrade = plan(&prior, &with(&two, "v1.30.0+k0s.0", Some(backup.clone())));
+        assert_eq!(last(&upgrade), Value::Unknown, "an upgrade backs up first");
+        let removal = plan(
+            &prior,
+            &with(&two[..1], "v1.29.3+k0s.0", Some(backup.clone())),
+        );
+        assert_eq!(last(&removal), Value::Unknown, "a removal backs up first");
+        let off = object(&[("before_change", Value::from(false))]);
+        let upgrade_off = plan(&prior, &with(&two, "v1.30.0+k0s.0", Some(off)));
+        assert_eq!(last(&upgrade_off), Value::Null, "before_change = false");
+        let upgrade_unset = plan(&prior, &with(&two, "v1.30.0+k0s.0", None));
+        assert_eq!(last(&upgrade_unset), Value::Null, "no backup block");
     }
 
     #[test]

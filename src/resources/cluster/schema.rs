@@ -140,6 +140,54 @@ pub fn schema() -> Schema {
                      `calico.mode`/`vxlanPort`/`vxlanVNI` to anything but what the `network` \
                      attributes render. Use `yamlencode({...})`.",
                 ),
+                Attribute::nested(
+                    "backup",
+                    Nesting::Single,
+                    vec![
+                        Attribute::bool("before_change").default(true).description(
+                            "Take a backup before any update that stops a controller (upgrade, \
+                             reconfigure, reinstall, removal). If it fails, the update stops \
+                             before it changes any host. Default `true`.",
+                        ),
+                        Attribute::string("directory").default("./backups").description(
+                            "Where archives go, on the machine running Terraform, relative to \
+                             Terraform's working directory. Default `./backups`.",
+                        ),
+                        Attribute::number("keep").default(Value::from(10)).description(
+                            "How many of this cluster's archives stay in `directory`; older ones \
+                             (and their `.sha256` files) are deleted after a new one is written. \
+                             Other files are never touched. Default `10`.",
+                        ),
+                    ],
+                )
+                .optional()
+                .description(
+                    "Backups of the control plane (etcd data, PKI, k0s config) taken before risky \
+                     changes, written as `mke_backup_<cluster id>_<UTC time>.tar.gz` with a \
+                     `.sha256` file beside it. Works with every Terraform and OpenTofu version; on \
+                     Terraform 1.14 and later the `mke_backup` action takes one on demand.",
+                ),
+                Attribute::nested(
+                    "last_backup",
+                    Nesting::Single,
+                    vec![
+                        Attribute::string("path")
+                            .computed()
+                            .description("The archive, as written."),
+                        Attribute::string("time")
+                            .computed()
+                            .description("When it was taken (RFC 3339, UTC)."),
+                        Attribute::string("sha256")
+                            .computed()
+                            .description("sha256 of the archive."),
+                    ],
+                )
+                .computed()
+                .stable()
+                .description(
+                    "The backup the last update took (see `backup`); unknown in a plan that will \
+                     take one, null before the first.",
+                ),
                 Attribute::string("restore_from")
                     .optional()
                     .description(
