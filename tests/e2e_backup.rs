@@ -303,3 +303,92 @@ fn keep_leaves_the_newest_and_a_controller_without_its_config_is_named() {
         "no archive and no temporary file"
     );
 }
+
+#[test]
+fn a_trigger_before_updates_backs_up_first_and_a_failed_backup_stops_the_update() {
+    let Some(s) = scenario(&["c1"]) else {
+        return;
+    };
+    // The documented pattern: the controllers, with their host keys, in a
+    // local value that the cluster and the triggered action both read.
+    let config = |allow_http: bool| {
+        format!(
+            r#"{provider}
+locals {{
+  controllers = {{
+    c1 = {{ address = "{c1}", host_key = "{key}" }}
+  }}
+}}
+
+resource "mke_cluster" "main" {{
+  name                    = "e2e"
+  k0s_binary_path         = "{standin}"
+  k0s_download_allow_http = {allow_http}
+  controllers             = local.controllers
+
+  lifecycle {{
+    action_trigger {{
+      events  = [before_update]
+      actions = [action.mke_backup.before_change]
+    }}
+  }}
+}}
+
+action "mke_backup" "before_change" {{
+  config {{
+    controllers = local.controllers
+  }}
+}}
+"#,
+            provider = support::e2e::provider_block("30s"),
+            c1 = s.address("c1"),
+            key = s.bed.host("c1").host_key("ed25519"),
+            standin = standin(),
+        )
+    };
+    let out = s.apply(&config(false));
+    let dir = s.backups();
+    assert!(
+        !dir.exists(),
+        "creating the cluster triggers no backup:\n{}",
+        out.combined()
+    );
+
+    let out = s.apply(&config(true));
+    let archives = archives_in(&dir);
+    assert_eq!(archives.len(), 1, "{}", out.combined());
+    assert_archive_sound(&dir, &archives[0]);
+    let text = squash(&out.combined());
+    assert!(
+        text.contains("action.mke_backup.before_change (triggered by mke_cluster.main)")
+            && text.contains(&format!("wrote ./backups/{} (", archives[0])),
+        "{}",
+        out.combined()
+    );
+    assert_eq!(s.cluster_attrs()["k0s_download_allow_http"], true);
+
+    // A backup that fails stops the apply before the cluster changes.
+    s.bed.host("c1").exec_ok("rm /etc/k0s/k0s.yaml");
+    let out = s.try_apply(&config(false));
+    assert_ne!(out.code, 0, "{}", out.combined());
+    assert!(
+        squash(&out.combined()).contains("/etc/k0s/k0s.yaml does not exist"),
+        "{}",
+        out.combined()
+    );
+    assert_eq!(
+        s.cluster_attrs()["k0s_download_allow_http"],
+        true,
+        "the update did not happen"
+    );
+    assert_eq!(
+        s.bed
+            .host("c1")
+            .exec("test -e /etc/k0s/k0s.yaml")
+            .status
+            .code(),
+        Some(1),
+        "nothing was written on the controller"
+    );
+    assert_eq!(archives_in(&dir), archives, "no new archive");
+}
