@@ -400,6 +400,13 @@ fn joining_workers_share_one_poller_on_the_controller() {
         .filter(|c| c.has(&["token", "create"]))
         .count();
     assert_eq!(minted, workers.len(), "one token per worker");
+    // `k0s status` on the controller: once for the plan's refresh of the cluster, once for
+    // the version-skew check that serves every join (a read per worker would make it 5).
+    let status_reads: Vec<_> = calls.iter().filter(|c| c.verb() == "status").collect();
+    assert!(
+        status_reads.len() <= 2,
+        "one status read serves every join: {status_reads:#?}"
+    );
     let own_node_reads: Vec<_> = joining.iter().filter(|c| c.has(&["get", "node"])).collect();
     assert!(
         own_node_reads.is_empty(),

@@ -12,6 +12,7 @@
 
 pub mod backup;
 pub mod cluster;
+mod controller_view;
 mod error;
 pub mod kubeconfig;
 pub mod node;

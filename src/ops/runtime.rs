@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use mke_ssh::{ConnectPolicy, Host, Pool, Target};
 
+use super::controller_view::ControllerViews;
 use super::node_list::NodeLists;
 use super::node_watch::NodeWatch;
 use super::phase::lock::{HostLock, Locks};
@@ -110,6 +111,7 @@ pub struct Runtime {
     drains: Arc<tokio::sync::Semaphore>,
     node_lists: NodeLists,
     node_watch: NodeWatch,
+    controller_views: ControllerViews,
 }
 
 impl Runtime {
@@ -122,6 +124,7 @@ impl Runtime {
             locks: Arc::default(),
             node_lists: NodeLists::default(),
             node_watch: NodeWatch::default(),
+            controller_views: ControllerViews::default(),
             settings,
         }
     }
@@ -202,6 +205,11 @@ impl Runtime {
 
     pub fn node_lists(&self) -> &NodeLists {
         &self.node_lists
+    }
+
+    /// Joining workers' view of their controller, read once per process.
+    pub fn controller_views(&self) -> &ControllerViews {
+        &self.controller_views
     }
 
     /// Waits for Nodes: one poller per controller for all of them.

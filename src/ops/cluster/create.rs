@@ -22,6 +22,7 @@ pub async fn create(
     plan: &ClusterPlan,
     limit: Duration,
 ) -> Result<ClusterReached, Partial<ClusterReached>> {
+    rt.controller_views().forget().await;
     within_limit_keeping(limit, "the cluster", "create", async |reached| {
         run(rt, cancel, plan, reached).await
     })

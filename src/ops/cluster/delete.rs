@@ -80,6 +80,7 @@ pub async fn delete(
     controllers: &BTreeMap<String, ControllerHost>,
     owner: &Owner,
 ) -> Deleted {
+    rt.controller_views().forget().await;
     let items: Vec<(String, ControllerHost)> = controllers.clone().into_iter().collect();
     let checked = rt
         .each(items, |(key, c)| async move {

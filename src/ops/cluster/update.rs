@@ -42,10 +42,14 @@ pub async fn update(
     cancel: &Cancel,
     update: Update<'_>,
 ) -> Result<ClusterReached, Partial<ClusterReached>> {
-    within_limit_keeping(update.limit, "the cluster", "update", async |reached| {
+    // Workers joining in this process read versions and markers afresh, before and after.
+    rt.controller_views().forget().await;
+    let result = within_limit_keeping(update.limit, "the cluster", "update", async |reached| {
         run(rt, cancel, &update, reached).await
     })
-    .await
+    .await;
+    rt.controller_views().forget().await;
+    result
 }
 
 /// What an installed controller needs to match the plan.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use mke_ssh::Host;
 
 use super::{node_name, NodePlan, NodeReached, READY_TIMEOUT};
+use crate::ops::controller_view::ControllerView;
 use crate::ops::phase::connect::first_controller;
 use crate::ops::phase::lock::{self, release_all};
 use crate::ops::phase::marker;
@@ -33,8 +34,12 @@ pub async fn create(
 }
 
 /// The name of the cluster `controller` serves, which must be `cluster_id`.
-async fn cluster_of(controller: &Host, plan: &NodePlan) -> Result<String, OpError> {
-    match marker::read_marker(controller).await? {
+fn cluster_of(
+    controller: &Host,
+    view: &ControllerView,
+    plan: &NodePlan,
+) -> Result<String, OpError> {
+    match view.marker.clone() {
         Some(m) if m.id == plan.cluster_id => Ok(m.cluster),
         Some(m) => Err(OpError::host(
             controller.name(),
@@ -54,17 +59,14 @@ async fn cluster_of(controller: &Host, plan: &NodePlan) -> Result<String, OpErro
 
 /// A worker may not run a newer k0s than its controllers (Kubernetes'
 /// version skew policy): checked before anything is written to the node.
-async fn check_skew(controller: &Host, plan: &NodePlan) -> Result<(), OpError> {
-    let out = controller
-        .run(&mke_ssh::Command::new(mke_k0s::cli::status_json()).display("k0s status"))
-        .await?;
-    let Ok(status) = mke_k0s::parse_status_json(&out.stdout) else {
+fn check_skew(view: &ControllerView, plan: &NodePlan) -> Result<(), OpError> {
+    let Some(running) = &view.version else {
         // A controller whose status does not answer fails the join later, with its own message.
         return Ok(());
     };
     let (Ok(worker), Ok(control_plane)) = (
         mke_k0s::parse_k0s_version(&plan.version),
-        mke_k0s::parse_k0s_version(&status.version),
+        mke_k0s::parse_k0s_version(running),
     ) else {
         return Ok(());
     };
@@ -74,7 +76,7 @@ async fn check_skew(controller: &Host, plan: &NodePlan) -> Result<(), OpError> {
             format!(
                 "k0s_version {} is newer than the controllers' {}: a worker may not run a newer \
                  Kubernetes than its control plane; nothing was changed on the node",
-                plan.version, status.version
+                plan.version, running
             ),
             "Upgrade the cluster first (pass `mke_cluster.<name>.k0s_version` to the node), then \
              the node.",
@@ -120,8 +122,9 @@ async fn join_node(
     reached: &mut NodeReached,
 ) -> Result<(), OpError> {
     let facts = probe::probe(host).await?;
-    let cluster_name = cluster_of(controller, plan).await?;
-    check_skew(controller, plan).await?;
+    let view = rt.controller_views().get(controller).await?;
+    let cluster_name = cluster_of(controller, &view, plan)?;
+    check_skew(&view, plan)?;
     preflight(host, &facts, Expected::NewWorker(plan.claim()))?;
     let name = node_name(&facts, host.name())?;
     // The marker first: whatever happens next, the host is known to be this node's.
