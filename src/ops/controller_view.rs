@@ -36,7 +36,7 @@ impl ControllerViews {
             .clone();
         cell.get_or_try_init(|| read(controller))
             .await
-            .map(ControllerView::clone)
+            .cloned()
     }
 
     /// After a cluster operation, which may have changed markers and versions.
