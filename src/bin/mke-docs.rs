@@ -79,6 +79,7 @@ struct Page {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Resource,
+    DataSource,
     EphemeralResource,
 }
 
@@ -86,18 +87,21 @@ impl Kind {
     fn dir(self) -> &'static str {
         match self {
             Kind::Resource => "resources",
+            Kind::DataSource => "data-sources",
             Kind::EphemeralResource => "ephemeral-resources",
         }
     }
     fn title(self) -> &'static str {
         match self {
             Kind::Resource => "Resource",
+            Kind::DataSource => "Data Source",
             Kind::EphemeralResource => "Ephemeral Resource",
         }
     }
     fn example_file(self) -> &'static str {
         match self {
             Kind::Resource => "resource.tf",
+            Kind::DataSource => "data-source.tf",
             Kind::EphemeralResource => "ephemeral-resource.tf",
         }
     }
@@ -152,8 +156,15 @@ fn entries(provider: &MkeProvider) -> Vec<Entry> {
         identity: None,
         resource: None,
     }));
-    // Managed resources first, as the registry lists them.
-    all.sort_by_key(|e| (e.kind == Kind::EphemeralResource, e.type_name.clone()));
+    all.extend(provider.data_sources().into_iter().map(|d| Entry {
+        kind: Kind::DataSource,
+        type_name: d.type_name().to_string(),
+        block: d.schema().block,
+        identity: None,
+        resource: None,
+    }));
+    // Managed resources first, then data sources, as the registry lists them.
+    all.sort_by_key(|e| (e.kind as u8, e.type_name.clone()));
     all
 }
 
@@ -319,6 +330,7 @@ fn resource_list(entries: &[Entry]) -> String {
         .map(|e| {
             let kind = match e.kind {
                 Kind::Resource => "resource".to_string(),
+                Kind::DataSource => "data source".to_string(),
                 Kind::EphemeralResource => {
                     "ephemeral resource, Terraform 1.10+ / OpenTofu 1.11+".to_string()
                 }

@@ -7,6 +7,7 @@ pub mod advice;
 pub mod cluster;
 pub mod controllers;
 pub mod diagnose;
+pub mod health;
 pub mod kubeconfig;
 pub mod node;
 pub mod private;
