@@ -104,7 +104,7 @@ enum Looked {
     ProbeFailed(OpError),
     Found {
         host: std::sync::Arc<Host>,
-        facts: HostFacts,
+        facts: Box<HostFacts>,
         certificates: Vec<CertificateFacts>,
     },
 }
@@ -125,7 +125,7 @@ async fn look(rt: &Runtime, key: &str, c: &ControllerHost) -> Result<Looked, OpE
     match probe::probe_with_certificates(&host).await {
         Ok((facts, report)) => Ok(Looked::Found {
             host,
-            facts,
+            facts: Box::new(facts),
             certificates: report.certificates,
         }),
         Err(e) if is_configuration_error(&e) => Err(e),
@@ -146,7 +146,7 @@ pub async fn check(
         })
         .await;
     let mut health = ClusterHealth::default();
-    let mut running: Vec<(String, std::sync::Arc<Host>, HostFacts)> = Vec::new();
+    let mut running: Vec<(String, std::sync::Arc<Host>, Box<HostFacts>)> = Vec::new();
     for (key, r) in looked {
         let c = &controllers[&key];
         match r? {
