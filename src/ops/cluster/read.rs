@@ -115,7 +115,8 @@ fn expiry_warning(host: &str, c: &CertificateFacts, now: i64) -> Warning {
     let when = if c.not_after <= now {
         format!("expired on {}", rfc3339_of(c.not_after))
     } else {
-        let days = (c.not_after - now) / 86_400;
+        // Rounded: a certificate issued for 5 days reads "in 5 days" a moment later.
+        let days = (c.not_after - now + 43_200) / 86_400;
         format!("expires on {} (in {days} days)", rfc3339_of(c.not_after))
     };
     let subject = if c.common_name.is_empty() {
