@@ -89,3 +89,55 @@ fn a_check_block_reports_a_stopped_worker_as_a_warning() {
         "the certificates' expiry must be read:\n{text}"
     );
 }
+
+#[test]
+fn refresh_warns_about_a_control_plane_certificate_that_expires_soon() {
+    let Some(s) = scenario(&["c1"]) else {
+        return;
+    };
+    // The stand-in's knob: k0s-api.crt is issued for 5 days when k0s starts.
+    s.bed.host("c1").exec_ok(
+        "mkdir -p /etc/k0s-standin && echo 'k0s-api 5' > /etc/k0s-standin/short-lived-certificates",
+    );
+    let in_five_days = || {
+        let at = std::time::SystemTime::now() + Duration::from_secs(5 * 86_400);
+        mke_k0s::kube::rfc3339(at)[..10].to_string()
+    };
+    let before = in_five_days();
+    s.apply(&s.cluster(&["c1"], ""));
+
+    let plan = s.work.run(&s.tf, &["plan", "-input=false", "-no-color"]);
+    let text = squash(&plan.combined());
+    assert_eq!(plan.code, 0, "{text}");
+    let address = s.address("c1");
+    assert!(
+        text.contains(&format!("Warning: Certificate on {address} expires soon")),
+        "{text}"
+    );
+    let detail = format!("/var/lib/k0s/pki/k0s-api.crt (CN=k0s-api) on {address} expires on ");
+    assert!(text.contains(&detail), "{text}");
+    assert!(
+        text.contains(&format!("expires on {before}T"))
+            || text.contains(&format!("expires on {}T", in_five_days())),
+        "the date must be five days ahead:\n{text}"
+    );
+    assert!(text.contains("(in 5 days)"), "{text}");
+    assert!(text.contains("systemctl restart k0scontroller"), "{text}");
+    assert_eq!(
+        text.matches("expires soon").count(),
+        1,
+        "only the short-lived certificate is near its expiry:\n{text}"
+    );
+
+    // Off with certificate_warning_days = 0.
+    let quiet = s.cluster(&["c1"], "").replacen(
+        "provider \"mke\" {",
+        "provider \"mke\" {\n  certificate_warning_days = 0",
+        1,
+    );
+    s.work.write("main.tf", &quiet);
+    let plan = s.work.run(&s.tf, &["plan", "-input=false", "-no-color"]);
+    let text = squash(&plan.combined());
+    assert_eq!(plan.code, 0, "{text}");
+    assert!(!text.contains("expires soon"), "{text}");
+}
