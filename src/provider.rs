@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tfplugin::tfvalue::{from_value, AttributePath, Value};
 use tfplugin::{
-    Action, Attribute, Block, Diagnostics, EphemeralResource, NestedBlock, Provider, Resource,
-    Schema,
+    Action, Attribute, Block, DataSource, Diagnostics, EphemeralResource, NestedBlock, Provider,
+    Resource, Schema,
 };
 
 use crate::ops::{BastionSettings, Runtime, Settings, SshSettings};
@@ -17,8 +17,8 @@ use crate::resources::validate::{
 };
 use crate::resources::SharedRuntime;
 use crate::resources::{
-    backup::BackupAction, cluster::ClusterResource, kubeconfig::KubeconfigResource,
-    node::NodeResource,
+    backup::BackupAction, cluster::ClusterResource, health::HealthDataSource,
+    kubeconfig::KubeconfigResource, node::NodeResource,
 };
 
 pub const ADDRESS: &str = "registry.terraform.io/mke/mke";
@@ -81,6 +81,13 @@ pub fn schema() -> Schema {
                     .description(
                     "Nodes drained at once across all `mke_node` resources of a run. Default `1`.",
                 ),
+                Attribute::number("certificate_warning_days")
+                    .optional()
+                    .description(
+                    "Refreshing `mke_cluster` warns about every control-plane certificate under \
+                     `/var/lib/k0s/pki` that expires within this many days, naming the file, the \
+                     host, the date and what renews it. Default `30`; `0` turns the warning off.",
+                ),
             ],
         )
         .with_block(NestedBlock::single("ssh", ssh)),
@@ -142,6 +149,14 @@ fn validate_provider(config: &Value) -> Diagnostics {
         1000,
         "drain_concurrency",
     );
+    check_range(
+        &mut d,
+        AttributePath::root().attribute("certificate_warning_days"),
+        config.get_attr("certificate_warning_days"),
+        0,
+        36_500,
+        "certificate_warning_days",
+    );
     d
 }
 
@@ -150,6 +165,7 @@ fn validate_provider(config: &Value) -> Diagnostics {
 struct ProviderModel {
     parallelism: Option<usize>,
     drain_concurrency: Option<usize>,
+    certificate_warning_days: Option<u64>,
     ssh: Option<SshModel>,
 }
 
@@ -206,6 +222,9 @@ fn settings(config: &Value) -> Settings {
         drain_concurrency: model
             .drain_concurrency
             .unwrap_or(defaults.drain_concurrency),
+        certificate_warning_days: model
+            .certificate_warning_days
+            .unwrap_or(defaults.certificate_warning_days),
     }
 }
 
@@ -234,6 +253,12 @@ impl Provider for MkeProvider {
 
     fn actions(&self) -> Vec<Arc<dyn Action>> {
         vec![Arc::new(BackupAction {
+            runtime: self.runtime.clone(),
+        })]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        vec![Arc::new(HealthDataSource {
             runtime: self.runtime.clone(),
         })]
     }
@@ -312,6 +337,25 @@ mod tests {
                 .collect();
             assert_eq!(found, ["ssh.persist"], "{bad}");
         }
+    }
+
+    #[test]
+    fn certificate_warning_days_defaults_to_30_and_zero_is_allowed() {
+        let config = |days: i64| {
+            Value::Object(std::collections::BTreeMap::from([(
+                "certificate_warning_days".to_string(),
+                Value::Number(days.into()),
+            )]))
+        };
+        assert_eq!(settings(&Value::Null).certificate_warning_days, 30);
+        assert_eq!(settings(&config(0)).certificate_warning_days, 0);
+        assert!(validate_provider(&config(0)).is_empty());
+        let d = validate_provider(&config(-1));
+        let found: Vec<String> = d
+            .iter()
+            .map(|x| x.attribute.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(found, ["certificate_warning_days"]);
     }
 
     #[test]

@@ -124,7 +124,10 @@ async fn handshake_mtls_schema_health_and_shutdown() {
         .await
         .unwrap()
         .into_inner();
-    assert!(data.diagnostics[0].summary.contains("mke_whatever"));
+    assert_eq!(data.diagnostics[0].summary, "Unknown data source type");
+    assert!(data.diagnostics[0]
+        .detail
+        .contains("no data source type named \"mke_whatever\""));
 
     let started = Instant::now();
     GrpcControllerClient::new(channel)

@@ -81,6 +81,7 @@ struct Page {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Resource,
+    DataSource,
     EphemeralResource,
     Action,
 }
@@ -89,6 +90,7 @@ impl Kind {
     fn dir(self) -> &'static str {
         match self {
             Kind::Resource => "resources",
+            Kind::DataSource => "data-sources",
             Kind::EphemeralResource => "ephemeral-resources",
             Kind::Action => "actions",
         }
@@ -96,6 +98,7 @@ impl Kind {
     fn title(self) -> &'static str {
         match self {
             Kind::Resource => "Resource",
+            Kind::DataSource => "Data Source",
             Kind::EphemeralResource => "Ephemeral Resource",
             Kind::Action => "Action",
         }
@@ -103,6 +106,7 @@ impl Kind {
     fn example_file(self) -> &'static str {
         match self {
             Kind::Resource => "resource.tf",
+            Kind::DataSource => "data-source.tf",
             Kind::EphemeralResource => "ephemeral-resource.tf",
             Kind::Action => "action.tf",
         }
@@ -158,6 +162,13 @@ fn entries(provider: &MkeProvider) -> Vec<Entry> {
         identity: None,
         resource: None,
     }));
+    all.extend(provider.data_sources().into_iter().map(|d| Entry {
+        kind: Kind::DataSource,
+        type_name: d.type_name().to_string(),
+        block: d.schema().block,
+        identity: None,
+        resource: None,
+    }));
     all.extend(provider.actions().into_iter().map(|a| Entry {
         kind: Kind::Action,
         type_name: a.type_name().to_string(),
@@ -165,15 +176,9 @@ fn entries(provider: &MkeProvider) -> Vec<Entry> {
         identity: None,
         resource: None,
     }));
-    // Managed resources first, as the registry lists them, then ephemeral ones, then actions.
-    all.sort_by_key(|e| {
-        let rank = match e.kind {
-            Kind::Resource => 0,
-            Kind::EphemeralResource => 1,
-            Kind::Action => 2,
-        };
-        (rank, e.type_name.clone())
-    });
+    // Managed resources first, then data sources, ephemeral resources and actions, as the
+    // registry lists them (the order of `Kind`).
+    all.sort_by_key(|e| (e.kind as u8, e.type_name.clone()));
     all
 }
 
@@ -339,6 +344,7 @@ fn resource_list(entries: &[Entry]) -> String {
         .map(|e| {
             let kind = match e.kind {
                 Kind::Resource => "resource".to_string(),
+                Kind::DataSource => "data source".to_string(),
                 Kind::EphemeralResource => {
                     "ephemeral resource, Terraform 1.10+ / OpenTofu 1.11+".to_string()
                 }

@@ -34,9 +34,7 @@ impl ControllerViews {
             .entry(controller.name().to_string())
             .or_default()
             .clone();
-        cell.get_or_try_init(|| read(controller))
-            .await
-            .cloned()
+        cell.get_or_try_init(|| read(controller)).await.cloned()
     }
 
     /// After a cluster operation, which may have changed markers and versions.

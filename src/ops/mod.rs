@@ -14,6 +14,7 @@ pub mod backup;
 pub mod cluster;
 mod controller_view;
 mod error;
+pub mod health;
 pub mod kubeconfig;
 pub mod node;
 mod node_list;
@@ -77,4 +78,18 @@ impl HostStatus {
             HostStatus::Unregistered => "unregistered",
         }
     }
+}
+
+/// Seconds since the epoch, now.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 (UTC) of seconds since the epoch.
+pub(crate) fn rfc3339_of(secs: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    mke_k0s::kube::rfc3339(at)
 }

@@ -26,6 +26,8 @@ pub struct Settings {
     pub parallelism: usize,
     /// Nodes drained at once across the run.
     pub drain_concurrency: usize,
+    /// Read warns about a control-plane certificate that expires within this many days; 0 never.
+    pub certificate_warning_days: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,7 @@ impl Default for Settings {
             },
             parallelism: 10,
             drain_concurrency: 1,
+            certificate_warning_days: 30,
         }
     }
 }

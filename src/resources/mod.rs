@@ -8,6 +8,7 @@ pub mod backup;
 pub mod cluster;
 pub mod controllers;
 pub mod diagnose;
+pub mod health;
 pub mod kubeconfig;
 pub mod node;
 pub mod private;

@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -459,6 +460,34 @@ class RunningCluster(HostTestCase):
         self.assertFalse(os.path.exists(cp.path("/var/lib/k0s")))
         self.assertTrue(os.path.exists(cp.path("/etc/k0s/k0s.yaml")))
         self.assertEqual(cp.k0s("start").stderr, "Error: k0s has not been installed as a service\n")
+
+    def test_certificates_have_k0s_validity_and_the_knob_shortens_one(self):
+        def days_left(host, name):
+            end = standin.openssl("x509", "-in", host.path("/var/lib/k0s/pki/%s.crt" % name), "-noout",
+                                  "-enddate").decode().strip()
+            self.assertTrue(end.startswith("notAfter="), end)
+            return (ssl.cert_time_to_seconds(end[len("notAfter="):]) - time.time()) / 86400
+
+        cp = self.host("standin-cp1")
+        cp.write(standin.SHORT_LIVED_CERTIFICATES, "k0s-api 5\nnonsense\n")
+        self.api_port, self.k0s_api_port = free_port(), free_port()
+        cp.write("/etc/k0s/k0s.yaml", "spec:\n  api:\n    address: 127.0.0.1\n    port: %d\n    k0sApiPort: %d\n"
+                                      "  storage:\n    etcd:\n      peerAddress: 127.0.0.1\n"
+                                      "  network:\n    provider: calico\n    calico:\n      mtu: 0\n"
+                 % (self.api_port, self.k0s_api_port))
+        self.assertEqual(cp.k0s("install", "controller", "-c", "/etc/k0s/k0s.yaml").returncode, 0)
+        self.assertEqual(cp.k0s("start").returncode, 0)
+        wait_until(lambda: cp.k0s("status").returncode == 0, what="controller status")
+        self.assertAlmostEqual(days_left(cp, "ca"), 3650, delta=1)
+        self.assertAlmostEqual(days_left(cp, "admin"), 365, delta=1)
+        self.assertAlmostEqual(days_left(cp, "standin-apiserver"), 365, delta=1)
+        self.assertAlmostEqual(days_left(cp, "k0s-api"), 5, delta=0.1)
+        # Without the knob, the next start issues it for a year again
+        os.unlink(cp.path(standin.SHORT_LIVED_CERTIFICATES))
+        self.assertEqual(cp.k0s("stop").returncode, 0)
+        self.assertEqual(cp.k0s("start").returncode, 0)
+        wait_until(lambda: cp.k0s("status").returncode == 0, what="controller status after restart")
+        self.assertAlmostEqual(days_left(cp, "k0s-api"), 365, delta=1)
 
     def test_a_killed_daemon_waits_for_its_restart(self):
         cp = self.start_controller()

@@ -12,6 +12,7 @@ pub mod kube;
 pub mod model;
 pub mod node;
 pub mod outcome;
+pub mod pki;
 pub mod status;
 pub mod validate;
 mod yaml;

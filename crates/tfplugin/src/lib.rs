@@ -22,9 +22,9 @@ pub mod tls;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use provider::{
-    Action, ActionPlan, ClientCapabilities, Ctx, Deferral, EphemeralResource, ListRequest,
-    ListResource, ListResult, ListResults, ListingStopped, OpenOutcome, Plan, PlanRequest,
-    Progress, Provider, RenewOutcome, Resource, StateOutcome,
+    Action, ActionPlan, ClientCapabilities, Ctx, DataSource, Deferral, EphemeralResource,
+    ListRequest, ListResource, ListResult, ListResults, ListingStopped, OpenOutcome, Plan,
+    PlanRequest, Progress, Provider, RenewOutcome, Resource, StateOutcome,
 };
 pub use schema::{
     Attribute, Block, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, Recompute, Schema,

@@ -39,6 +39,10 @@ pub trait Provider: Send + Sync + 'static {
     fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
         Vec::new()
     }
+    /// Data sources: `data` blocks.
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        Vec::new()
+    }
     fn validate(&self, _config: &Value) -> Diagnostics {
         Diagnostics::new()
     }
@@ -119,6 +123,20 @@ pub trait Resource: Send + Sync {
     async fn delete(&self, ctx: &Ctx, prior: Value, private: Vec<u8>) -> Diagnostics;
     async fn read(&self, ctx: &Ctx, state: Value, private: Vec<u8>) -> StateOutcome;
     async fn import(&self, ctx: &Ctx, id: &str) -> StateOutcome;
+}
+
+/// Reads something that exists outside Terraform: a `data` block. Terraform
+/// reads it during plan once its configuration is wholly known (during apply
+/// otherwise), and keeps no history of it.
+#[async_trait]
+pub trait DataSource: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    /// Plan-time checks. Unknown values are not errors.
+    fn validate(&self, config: &Value) -> Diagnostics;
+    /// The object read: the configuration as given, computed attributes filled
+    /// in. Ignored when the diagnostics hold an error.
+    async fn read(&self, ctx: &Ctx, config: Value) -> StateOutcome;
 }
 
 #[derive(Debug, Clone, Default)]

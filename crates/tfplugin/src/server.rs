@@ -21,8 +21,8 @@ use crate::plan::plan_resource;
 use crate::proto::tfplugin6 as pb;
 use crate::proto::tfplugin6::provider_server::Provider as ProviderService;
 use crate::provider::{
-    Action, ClientCapabilities, Ctx, Deferral, EphemeralResource, ListRequest, ListResource,
-    ListResult, ListResults, Plan, PlanRequest, Progress, Provider, Resource,
+    Action, ClientCapabilities, Ctx, DataSource, Deferral, EphemeralResource, ListRequest,
+    ListResource, ListResult, ListResults, Plan, PlanRequest, Progress, Provider, Resource,
 };
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -39,6 +39,7 @@ pub struct ProviderServer {
     ephemeral: HashMap<&'static str, Arc<dyn EphemeralResource>>,
     actions: HashMap<&'static str, Arc<dyn Action>>,
     list_resources: HashMap<&'static str, Arc<dyn ListResource>>,
+    data_sources: HashMap<&'static str, Arc<dyn DataSource>>,
     stop: Mutex<CancellationToken>,
 }
 
@@ -65,6 +66,11 @@ impl ProviderServer {
             .into_iter()
             .map(|l| (l.type_name(), l))
             .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|d| (d.type_name(), d))
+            .collect();
         ProviderServer {
             provider,
             provider_name: provider_name.into(),
@@ -72,6 +78,7 @@ impl ProviderServer {
             ephemeral,
             actions,
             list_resources,
+            data_sources,
             stop: Mutex::new(CancellationToken::new()),
         }
     }
@@ -100,6 +107,16 @@ impl ProviderServer {
                 self.not_offered("action", name)
             } else {
                 self.unknown_type("action", name)
+            }
+        })
+    }
+
+    fn data_source(&self, type_name: &str) -> Result<&Arc<dyn DataSource>, Diagnostics> {
+        self.data_sources.get(type_name).ok_or_else(|| {
+            if self.data_sources.is_empty() {
+                self.not_offered("data source", type_name)
+            } else {
+                self.unknown_type("data source type", type_name)
             }
         })
     }
@@ -426,6 +443,8 @@ impl ProviderService for ProviderServer {
         actions.sort();
         let mut list_resources: Vec<_> = self.list_resources.keys().collect();
         list_resources.sort();
+        let mut data_sources: Vec<_> = self.data_sources.keys().collect();
+        data_sources.sort();
         Ok(Response::new(pb::get_metadata::Response {
             server_capabilities: Some(Self::server_capabilities()),
             resources: resources
@@ -449,6 +468,12 @@ impl ProviderService for ProviderServer {
             list_resources: list_resources
                 .into_iter()
                 .map(|t| pb::get_metadata::ListResourceMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            data_sources: data_sources
+                .into_iter()
+                .map(|t| pb::get_metadata::DataSourceMetadata {
                     type_name: t.to_string(),
                 })
                 .collect(),
@@ -484,6 +509,11 @@ impl ProviderService for ProviderServer {
                 .list_resources
                 .iter()
                 .map(|(name, l)| (name.to_string(), l.schema().to_proto()))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(name, d)| (name.to_string(), d.schema().to_proto()))
                 .collect(),
             server_capabilities: Some(Self::server_capabilities()),
             ..Default::default()
@@ -540,11 +570,15 @@ impl ProviderService for ProviderServer {
         &self,
         request: Request<pb::validate_data_resource_config::Request>,
     ) -> RpcResult<pb::validate_data_resource_config::Response> {
-        let name = request.into_inner().type_name;
-        Ok(Response::new(
-            pb::validate_data_resource_config::Response::default()
-                .with_diagnostics(self.not_offered("data source", &name)),
-        ))
+        let req = request.into_inner();
+        answer!(pb::validate_data_resource_config::Response, {
+            let source = self.data_source(&req.type_name)?;
+            let ty = source.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "data source configuration")?;
+            Ok(pb::validate_data_resource_config::Response {
+                diagnostics: source.validate(&config).to_proto(),
+            })
+        })
     }
 
     async fn upgrade_resource_state(
@@ -826,11 +860,23 @@ impl ProviderService for ProviderServer {
         &self,
         request: Request<pb::read_data_source::Request>,
     ) -> RpcResult<pb::read_data_source::Response> {
-        let name = request.into_inner().type_name;
-        Ok(Response::new(
-            pb::read_data_source::Response::default()
-                .with_diagnostics(self.not_offered("data source", &name)),
-        ))
+        let req = request.into_inner();
+        answer!(pb::read_data_source::Response, {
+            let source = self.data_source(&req.type_name)?;
+            let ty = source.schema().value_type();
+            let config = decode(req.config.as_ref(), &ty, "data source configuration")?;
+            let outcome = source.read(&self.ctx(), config).await;
+            let state = if outcome.diagnostics.has_errors() {
+                None
+            } else {
+                Some(self.encode(&outcome.state, &ty)?)
+            };
+            Ok(pb::read_data_source::Response {
+                state,
+                diagnostics: outcome.diagnostics.to_proto(),
+                deferred: None,
+            })
+        })
     }
 
     async fn generate_resource_config(

@@ -35,7 +35,7 @@ pub struct Member {
     pub healthy: bool,
 }
 
-async fn member_list(anchor: &Host) -> Result<BTreeMap<String, String>, OpError> {
+pub(crate) async fn member_list(anchor: &Host) -> Result<BTreeMap<String, String>, OpError> {
     let list = anchor
         .check(&Command::new(mke_k0s::cli::etcd_member_list()))
         .await?;
@@ -48,7 +48,7 @@ async fn member_list(anchor: &Host) -> Result<BTreeMap<String, String>, OpError>
     })
 }
 
-fn matches(name: &str, peer: &str, hostname: &str, c: &ControllerHost) -> bool {
+pub(crate) fn matches(name: &str, peer: &str, hostname: &str, c: &ControllerHost) -> bool {
     (!hostname.is_empty() && name == hostname)
         || Some(peer) == c.private_address.as_deref()
         || peer == c.address

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mke_k0s::pki::CertificateReport;
 use mke_k0s::{InstalledUnit, K0sStatus};
 use mke_ssh::{Command, Host};
 
@@ -72,6 +73,26 @@ fn script() -> String {
     )
 }
 
+/// [`script`], then every certificate under k0s's pki directory (`*.crt` only, never a key).
+fn script_with_certificates() -> String {
+    format!(
+        // The `echo` ends the marker's last line when the file has no newline at its end.
+        "{}; echo; echo '{SECTION}certificates'; {}",
+        script(),
+        mke_k0s::pki::read_certificates_command()
+    )
+}
+
+/// The certificates section of [`script_with_certificates`]'s output.
+fn parse_certificates(output: &str) -> CertificateReport {
+    let header = format!("{SECTION}certificates");
+    let section = output
+        .split_once(&format!("{header}\n"))
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    mke_k0s::pki::parse_certificates(section)
+}
+
 pub fn parse(output: &str) -> HostFacts {
     let mut sections = std::collections::BTreeMap::new();
     let mut current: Option<String> = None;
@@ -120,6 +141,20 @@ pub async fn probe(host: &Host) -> Result<HostFacts, OpError> {
         )
         .await?;
     Ok(parse(&out))
+}
+
+/// [`probe`], and the control plane's certificates in the same round trip.
+pub async fn probe_with_certificates(
+    host: &Host,
+) -> Result<(HostFacts, CertificateReport), OpError> {
+    let out = host
+        .check(
+            &Command::new(script_with_certificates())
+                .timeout(Duration::from_secs(30))
+                .display("inspect k0s and its certificates on the host"),
+        )
+        .await?;
+    Ok((parse(&out), parse_certificates(&out)))
 }
 
 /// Probes every host in parallel (at most `parallelism` at once).
@@ -173,5 +208,26 @@ mod tests {
             script().contains("[ -z \"$s\" ]"),
             "k0s version runs only without a status"
         );
+    }
+
+    #[test]
+    fn certificates_come_after_the_facts_and_leave_them_as_they_were() {
+        // A file whose PEM is broken: enough to see the section reach the parser.
+        let out = format!(
+            "{SECTION}hostname\nc1\n{SECTION}marker\n{SECTION}certificates\n\
+             =====mke-crt:/var/lib/k0s/pki/ca.crt\nnot pem\n"
+        );
+        let facts = parse(&out);
+        assert_eq!(facts.hostname, "c1");
+        assert!(facts.marker.is_none());
+        let report = parse_certificates(&out);
+        let paths: Vec<&str> = report.unreadable.iter().map(|u| u.path.as_str()).collect();
+        assert_eq!(paths, ["/var/lib/k0s/pki/ca.crt"]);
+        assert!(parse_certificates(&format!("{SECTION}hostname\nc1\n"))
+            .unreadable
+            .is_empty());
+        let both = script_with_certificates();
+        assert!(both.starts_with(&script()));
+        assert!(both.ends_with(&mke_k0s::pki::read_certificates_command()));
     }
 }

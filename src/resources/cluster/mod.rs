@@ -306,6 +306,7 @@ impl Resource for ClusterResource {
                     diagnose::warnings(&mut d, &[warning]);
                 }
                 Seen::Found(found) => {
+                    diagnose::warnings(&mut d, &found.warnings());
                     status.insert(key.clone(), found.status);
                     any_k0s |= found.has_k0s;
                     model.record_drift(&key, &found);
