@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tfplugin::tfvalue::{from_value, AttributePath, Value};
 use tfplugin::{
-    Action, Attribute, Block, DataSource, Diagnostics, EphemeralResource, NestedBlock, Provider,
-    Resource, Schema,
+    Action, Attribute, Block, DataSource, Diagnostics, EphemeralResource, ListResource,
+    NestedBlock, Provider, Resource, Schema,
 };
 
 use crate::ops::{BastionSettings, Runtime, Settings, SshSettings};
@@ -17,8 +17,11 @@ use crate::resources::validate::{
 };
 use crate::resources::SharedRuntime;
 use crate::resources::{
-    backup::BackupAction, cluster::ClusterResource, health::HealthDataSource,
-    kubeconfig::KubeconfigResource, node::NodeResource,
+    backup::BackupAction,
+    cluster::{ClusterList, ClusterResource},
+    health::HealthDataSource,
+    kubeconfig::KubeconfigResource,
+    node::{NodeList, NodeResource},
 };
 
 pub const ADDRESS: &str = "registry.terraform.io/mke/mke";
@@ -261,6 +264,17 @@ impl Provider for MkeProvider {
         vec![Arc::new(HealthDataSource {
             runtime: self.runtime.clone(),
         })]
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        vec![
+            Arc::new(ClusterList {
+                runtime: self.runtime.clone(),
+            }),
+            Arc::new(NodeList {
+                runtime: self.runtime.clone(),
+            }),
+        ]
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {

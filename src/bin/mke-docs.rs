@@ -16,7 +16,9 @@
 //! - `examples/provider/provider.tf`: the provider page's example.
 //! - `examples/resources/<type>/resource.tf` and `import.sh`;
 //!   `examples/ephemeral-resources/<type>/ephemeral-resource.tf`;
-//!   `examples/actions/<type>/action.tf`.
+//!   `examples/actions/<type>/action.tf`;
+//!   `examples/list-resources/<type>/<type>.tfquery.hcl` (list blocks live in
+//!   `.tfquery.hcl` files, which `terraform query` reads).
 //! - Optional `docs/fragments/<kind>/<type>.md` (after the description) and
 //!   `docs/fragments/<kind>/<type>-import.md` (after the import section).
 
@@ -36,10 +38,11 @@ const INDEX_TEMPLATE: &str = "docs/fragments/index.md.tmpl";
 const PROVIDER_EXAMPLE: &str = "examples/provider/provider.tf";
 /// Directories of `docs/` whose pages the generator owns outright: a page
 /// there that it does not produce is stale.
-const OWNED_DIRS: [&str; 4] = [
+const OWNED_DIRS: [&str; 5] = [
     "docs/resources",
     "docs/ephemeral-resources",
     "docs/actions",
+    "docs/list-resources",
     "docs/data-sources",
 ];
 const GENERATED_NOTE: &str =
@@ -84,6 +87,7 @@ enum Kind {
     DataSource,
     EphemeralResource,
     Action,
+    ListResource,
 }
 
 impl Kind {
@@ -93,6 +97,7 @@ impl Kind {
             Kind::DataSource => "data-sources",
             Kind::EphemeralResource => "ephemeral-resources",
             Kind::Action => "actions",
+            Kind::ListResource => "list-resources",
         }
     }
     fn title(self) -> &'static str {
@@ -101,19 +106,21 @@ impl Kind {
             Kind::DataSource => "Data Source",
             Kind::EphemeralResource => "Ephemeral Resource",
             Kind::Action => "Action",
+            Kind::ListResource => "List Resource",
         }
     }
-    fn example_file(self) -> &'static str {
+    fn example_file(self, type_name: &str) -> String {
         match self {
-            Kind::Resource => "resource.tf",
-            Kind::DataSource => "data-source.tf",
-            Kind::EphemeralResource => "ephemeral-resource.tf",
-            Kind::Action => "action.tf",
+            Kind::Resource => "resource.tf".into(),
+            Kind::DataSource => "data-source.tf".into(),
+            Kind::EphemeralResource => "ephemeral-resource.tf".into(),
+            Kind::Action => "action.tf".into(),
+            Kind::ListResource => format!("{type_name}.tfquery.hcl"),
         }
     }
 }
 
-/// A resource, ephemeral resource or action as the provider returns it.
+/// A resource, ephemeral resource, action or list resource as the provider returns it.
 struct Entry {
     kind: Kind,
     type_name: String,
@@ -176,8 +183,15 @@ fn entries(provider: &MkeProvider) -> Vec<Entry> {
         identity: None,
         resource: None,
     }));
-    // Managed resources first, then data sources, ephemeral resources and actions, as the
-    // registry lists them (the order of `Kind`).
+    all.extend(provider.list_resources().into_iter().map(|l| Entry {
+        kind: Kind::ListResource,
+        type_name: l.type_name().to_string(),
+        block: l.schema().block,
+        identity: None,
+        resource: None,
+    }));
+    // Managed resources first, then data sources, ephemeral resources, actions and list
+    // resources, as the registry lists them (the order of `Kind`).
     all.sort_by_key(|e| (e.kind as u8, e.type_name.clone()));
     all
 }
@@ -349,6 +363,9 @@ fn resource_list(entries: &[Entry]) -> String {
                     "ephemeral resource, Terraform 1.10+ / OpenTofu 1.11+".to_string()
                 }
                 Kind::Action => "action, Terraform 1.14+".to_string(),
+                Kind::ListResource => {
+                    "list resource for `terraform query`, Terraform 1.14+".to_string()
+                }
             };
             format!(
                 "- [`{}`]({}) ({kind}): {}",
@@ -412,7 +429,7 @@ fn entry_page(root: &Path, entry: &Entry) -> Result<Page, DocsError> {
         "examples/{}/{}/{}",
         entry.kind.dir(),
         entry.type_name,
-        entry.kind.example_file()
+        entry.kind.example_file(&entry.type_name)
     );
     let example = read(root, &example_path).map_err(|e| match e {
         DocsError::Read { path, source } if source.kind() == std::io::ErrorKind::NotFound => {

@@ -46,7 +46,7 @@ impl NodeLists {
     }
 }
 
-async fn list_nodes(controller: &Host) -> Result<BTreeMap<String, NodeInfo>, OpError> {
+pub(crate) async fn list_nodes(controller: &Host) -> Result<BTreeMap<String, NodeInfo>, OpError> {
     let out = controller
         .check(&Command::new(mke_k0s::cli::kubectl_get_nodes_json()))
         .await?;

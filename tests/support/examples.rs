@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-/// What tools read from an example: its configuration, its README and its
-/// import script.
-const SOURCE_EXTENSIONS: [&str; 3] = ["tf", "md", "sh"];
+/// What tools read from an example: its configuration (with `.tfquery.hcl`
+/// query files), its README and its import script.
+const SOURCE_EXTENSIONS: [&str; 4] = ["tf", "hcl", "md", "sh"];
 
 /// Copies the example sources under `from` to `to`, leaving out what running
 /// Terraform in an example leaves behind: `.terraform/` (whose provider

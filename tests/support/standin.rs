@@ -160,8 +160,13 @@ pub fn changing_calls(calls: Vec<Call>) -> Vec<Call> {
     calls
         .into_iter()
         .filter(|c| {
-            let reading_kubectl =
-                c.verb() == "kubectl" && c.argv.get(2).is_some_and(|v| v == "get");
+            // The kubectl verb comes after flags such as `--request-timeout=30s`.
+            let reading_kubectl = c.verb() == "kubectl"
+                && c.argv
+                    .iter()
+                    .skip(2)
+                    .find(|a| !a.starts_with("--"))
+                    .is_some_and(|v| v == "get");
             !(matches!(c.verb(), "version" | "status" | "kubeconfig") || reading_kubectl)
         })
         .collect()

@@ -45,6 +45,19 @@ pub struct NodeInfo {
     /// since the epoch. A Node stays Ready for a grace period after its kubelet stopped, so only
     /// a heartbeat newer than one read before a restart proves the kubelet came back.
     pub ready_heartbeat: Option<i64>,
+    /// The first `InternalIP` among `status.addresses`: the address the kubelet registered.
+    pub internal_ip: Option<String>,
+}
+
+/// The label Kubernetes (and k0s, on a controller that also runs workloads) gives control-plane
+/// Nodes.
+pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
+
+impl NodeInfo {
+    /// A controller's Node (k0s `--enable-worker`), not a worker's.
+    pub fn is_control_plane(&self) -> bool {
+        self.labels.contains_key(CONTROL_PLANE_LABEL)
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -88,6 +101,15 @@ struct NodeStatusJson {
     conditions: Vec<ConditionJson>,
     #[serde(default)]
     node_info: NodeSystemInfoJson,
+    #[serde(default)]
+    addresses: Vec<NodeAddressJson>,
+}
+
+#[derive(serde::Deserialize)]
+struct NodeAddressJson {
+    #[serde(rename = "type")]
+    kind: String,
+    address: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -162,6 +184,12 @@ fn node_info(node: NodeJson) -> Result<NodeInfo, NodeError> {
         ready,
         kubelet_version: node.status.node_info.kubelet_version,
         ready_heartbeat,
+        internal_ip: node
+            .status
+            .addresses
+            .into_iter()
+            .find(|a| a.kind == "InternalIP")
+            .map(|a| a.address),
     })
 }
 
@@ -255,5 +283,22 @@ mod tests {
         assert!(!node.ready);
         assert!(node.taints.is_empty());
         assert!(parse_node_json("not json").is_err());
+        assert_eq!(node.internal_ip, None);
+        assert!(!node.is_control_plane());
+    }
+
+    #[test]
+    fn the_internal_ip_and_the_control_plane_role_are_read() {
+        let json = r#"{"items": [
+            {"metadata": {"name": "w1"},
+             "status": {"addresses": [{"type": "Hostname", "address": "w1"}, {"type": "InternalIP", "address": "10.0.0.21"}, {"type": "InternalIP", "address": "fd00::21"}]}},
+            {"metadata": {"name": "cp1", "labels": {"node-role.kubernetes.io/control-plane": "true"}},
+             "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.11"}]}}
+        ]}"#;
+        let nodes = parse_node_list(json).unwrap();
+        assert_eq!(nodes["w1"].internal_ip.as_deref(), Some("10.0.0.21"));
+        assert!(!nodes["w1"].is_control_plane());
+        assert_eq!(nodes["cp1"].internal_ip.as_deref(), Some("10.0.0.11"));
+        assert!(nodes["cp1"].is_control_plane());
     }
 }

@@ -10,6 +10,8 @@
 //!   controllers that left → outputs.
 //! - [`delete`]: lock → wipe, on every controller.
 //! - [`import`]: probe the listed controllers → what they run.
+//! - [`find_clusters`]: probe given hosts → the clusters whose controllers
+//!   they are, for `terraform query`.
 //!
 //! A create with `restore_from` checks the archive before it touches a host,
 //! and restores it on the leader between staging and installing k0s.
@@ -28,6 +30,7 @@ use super::{ControllerHost, HostStatus};
 mod create;
 mod delete;
 mod import;
+mod list;
 mod read;
 mod steps;
 mod update;
@@ -35,6 +38,7 @@ mod update;
 pub use create::create;
 pub use delete::{delete, Owner};
 pub use import::{import, parse_import_id, ImportedCluster, ImportedController};
+pub use list::{find_clusters, Found, FoundCluster};
 pub use read::{read, ControllerSeen, Seen};
 pub use update::{update, ControllerChange, Update};
 

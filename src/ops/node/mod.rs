@@ -9,6 +9,7 @@
 //!   upgrades and uncordons; a stopped or unregistered node is brought back.
 //! - [`delete`]: drain and delete the Node, wipe the host.
 //! - [`import`]: probe the host → what it runs.
+//! - [`list_workers`]: the workers' Nodes, for `terraform query`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,12 +27,14 @@ use super::{ControllerHost, HostStatus};
 mod create;
 mod delete;
 mod import;
+mod list;
 mod read;
 mod update;
 
 pub use create::create;
 pub use delete::{delete, Deleted};
 pub use import::{import, parse_import_id, ImportedNode};
+pub use list::{list_workers, ListedWorker};
 pub use read::{read, NodeObserved, NodeSeen};
 pub use update::update;
 

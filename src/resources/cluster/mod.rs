@@ -3,6 +3,7 @@
 //! [`model`] that plans and state decode into. The host work lives in
 //! `crate::ops::cluster`.
 
+mod list;
 mod model;
 mod plan;
 mod schema;
@@ -17,6 +18,7 @@ use tfplugin::{
     StateOutcome,
 };
 
+pub use list::ClusterList;
 pub use model::{nulls_for_unknowns, time_limit, ClusterModel, TimeoutsModel};
 pub use plan::{
     cluster_spec, controller_addresses, plan_binary_source, plan_cluster, validate_binary_source,

@@ -2,6 +2,7 @@
 //! the Terraform side: [`schema`], plan-time checks ([`plan`]) and the typed
 //! [`model`]. The host work lives in `crate::ops::node`.
 
+mod list;
 mod model;
 mod plan;
 mod schema;
@@ -15,6 +16,7 @@ use tfplugin::{
     StateOutcome,
 };
 
+pub use list::NodeList;
 pub use model::NodeModel;
 pub use plan::validate_config;
 pub use schema::schema;

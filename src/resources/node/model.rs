@@ -37,6 +37,8 @@ pub struct NodeModel {
 }
 
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+/// `drain_timeout`'s default in the schema.
+pub const DEFAULT_DRAIN_TIMEOUT_TEXT: &str = "5m";
 
 impl NodeModel {
     pub fn decode(value: &Value) -> Option<NodeModel> {
@@ -127,8 +129,10 @@ impl NodeModel {
             controllers: None,
             k0s_version: found.version.clone(),
             k0s_binary_path: None,
-            k0s_download_url: None,
-            k0s_download_allow_http: None,
+            // The defaults a configuration without them plans, so that
+            // leaving them out plans no change.
+            k0s_download_url: Some(mke_k0s::DEFAULT_DOWNLOAD_URL.into()),
+            k0s_download_allow_http: Some(false),
             k0s_sha256: None,
             address: found.address.clone(),
             private_address: found.private_address.clone(),
@@ -137,7 +141,7 @@ impl NodeModel {
             host_key: Unknowable::Known(Some(found.host_key.clone())),
             labels: (!found.labels.is_empty()).then(|| found.labels.clone()),
             taints: (!found.taints.is_empty()).then(|| found.taints.clone()),
-            drain_timeout: None,
+            drain_timeout: Some(DEFAULT_DRAIN_TIMEOUT_TEXT.into()),
             timeouts: None,
             id: Unknowable::Known(Some(format!("{}/{}", found.cluster_id, found.node_name))),
             marker_id: Unknowable::Known(found.instance.clone()),

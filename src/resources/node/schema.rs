@@ -77,7 +77,7 @@ pub fn schema() -> Schema {
                      effect. Changed in place.",
                 ),
                 Attribute::string("drain_timeout")
-                    .default("5m")
+                    .default(super::model::DEFAULT_DRAIN_TIMEOUT_TEXT)
                     .description("How long a drain may take before the operation fails; longer than zero. Default `5m`."),
                 timeouts_attribute("20m", "30m", "20m"),
                 Attribute::string("id")
