@@ -24,6 +24,11 @@ pub struct HostFacts {
     pub status: Option<K0sStatus>,
     pub config: Option<String>,
     pub marker: Option<Marker>,
+    /// Fingerprint of the cluster CA k0s keeps on the host: who owns a host
+    /// without marker (see `ownership`).
+    pub ca_sha256: Option<String>,
+    /// A worker's join address: the `server` of its kubelet's kubeconfig.
+    pub join_server: Option<String>,
 }
 
 impl HostFacts {
@@ -67,8 +72,12 @@ fn script() -> String {
          echo '{SECTION}version'; [ -z \"$s\" ] && [ -x {k0s} ] && {k0s} version 2>/dev/null; \
          echo '{SECTION}config'; cat {config} 2>/dev/null; \
          echo '{SECTION}marker'; cat {MARKER_PATH} 2>/dev/null; \
+         echo '{SECTION}ca'; cat {ca} 2>/dev/null; \
+         echo '{SECTION}kubelet'; grep -m1 'server:' {kubelet} 2>/dev/null; \
          true",
         config = mke_k0s::K0S_CONFIG_PATH,
+        ca = mke_k0s::adopt::CA_CERT_PATH,
+        kubelet = mke_k0s::adopt::KUBELET_KUBECONFIG_PATH,
     )
 }
 
@@ -108,6 +117,8 @@ pub fn parse(output: &str) -> HostFacts {
             .filter(|c| !c.trim().is_empty())
             .cloned(),
         marker: get("marker").and_then(|m| serde_json::from_str(&m).ok()),
+        ca_sha256: get("ca").and_then(|pem| mke_k0s::adopt::ca_fingerprint(&pem)),
+        join_server: get("kubelet").and_then(|k| mke_k0s::adopt::kubeconfig_server(&k)),
     }
 }
 
@@ -173,5 +184,19 @@ mod tests {
             script().contains("[ -z \"$s\" ]"),
             "k0s version runs only without a status"
         );
+    }
+
+    #[test]
+    fn the_ca_and_the_join_address_are_read() {
+        let out = format!(
+            "{SECTION}hostname\nw1\n{SECTION}marker\n{SECTION}ca\n-----BEGIN CERTIFICATE-----\nAAECAw==\n-----END CERTIFICATE-----\n{SECTION}kubelet\n    server: https://10.0.0.1:6443\n"
+        );
+        let facts = parse(&out);
+        assert_eq!(
+            facts.ca_sha256.as_deref(),
+            Some("054edec1d0211f624fed0cbca9d4f9400b0e491c43742af2c5b0abebf0c990d8")
+        );
+        assert_eq!(facts.join_server.as_deref(), Some("https://10.0.0.1:6443"));
+        assert!(script().contains(mke_k0s::adopt::CA_CERT_PATH));
     }
 }
