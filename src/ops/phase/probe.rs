@@ -61,6 +61,8 @@ impl HostFacts {
     }
 }
 
+/// The marker is written without a final newline: an `echo` after it keeps
+/// the next section's header on a line of its own.
 fn script() -> String {
     let k0s = mke_k0s::K0S_BINARY_PATH;
     format!(
@@ -71,8 +73,8 @@ fn script() -> String {
          [ -n \"$s\" ] && printf '%s\\n' \"$s\"; \
          echo '{SECTION}version'; [ -z \"$s\" ] && [ -x {k0s} ] && {k0s} version 2>/dev/null; \
          echo '{SECTION}config'; cat {config} 2>/dev/null; \
-         echo '{SECTION}marker'; cat {MARKER_PATH} 2>/dev/null; \
-         echo '{SECTION}ca'; cat {ca} 2>/dev/null; \
+         echo '{SECTION}marker'; cat {MARKER_PATH} 2>/dev/null; echo; \
+         echo '{SECTION}ca'; cat {ca} 2>/dev/null; echo; \
          echo '{SECTION}kubelet'; grep -m1 'server:' {kubelet} 2>/dev/null; \
          true",
         config = mke_k0s::K0S_CONFIG_PATH,
@@ -198,5 +200,9 @@ mod tests {
         );
         assert_eq!(facts.join_server.as_deref(), Some("https://10.0.0.1:6443"));
         assert!(script().contains(mke_k0s::adopt::CA_CERT_PATH));
+        assert!(
+            script().contains(&format!("cat {MARKER_PATH} 2>/dev/null; echo;")),
+            "a marker without final newline must not swallow the next section"
+        );
     }
 }
