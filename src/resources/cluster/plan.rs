@@ -471,6 +471,11 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
     check_upgrade_in_place(request, plan, "cluster");
     plan_binary_source(request, plan);
     warn_of_reinstall_without_unmanaged_flags(request, plan);
+    if request.prior.is_null() {
+        // Only an import adopts: a cluster this provider creates has neither.
+        set(plan, "adopted_ca_sha256", Value::Null);
+        set(plan, "unmanaged_install_flags", Value::Null);
+    }
     plan_restore(request, plan);
     plan_last_backup(request, plan);
     let replaced: Vec<String> = plan

@@ -58,6 +58,13 @@ pub fn plan_node(request: &PlanRequest<'_>, plan: &mut Plan) {
     check_upgrade_in_place(request, plan, "node");
     plan_binary_source(request, plan);
     warn_of_reinstall_without_unmanaged_flags(request, plan);
+    if request.prior.is_null() {
+        // Only an import adopts: a node this provider joins has neither.
+        if let Value::Object(fields) = &mut plan.planned {
+            fields.insert("adopted_ca_sha256".into(), Value::Null);
+            fields.insert("unmanaged_install_flags".into(), Value::Null);
+        }
+    }
 }
 
 /// An adopted node whose unit carries flags no attribute expresses: a plan
