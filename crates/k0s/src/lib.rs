@@ -5,6 +5,7 @@
 //! processes, no clock), so all of it is tested without a host. The provider runs the commands
 //! it builds over SSH and hands the output back here.
 
+pub mod adopt;
 pub mod backup;
 pub mod cli;
 pub mod config;

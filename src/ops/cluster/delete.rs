@@ -20,6 +20,8 @@ use crate::ops::{ControllerHost, OpError, Runtime};
 pub struct Owner {
     pub id: String,
     pub instance: Option<String>,
+    /// The CA fingerprint recorded when the cluster was adopted.
+    pub adopted_ca: Option<String>,
 }
 
 impl Owner {
@@ -29,6 +31,7 @@ impl Owner {
             role: "controller",
             instance: self.instance.as_deref(),
             resource: "mke_cluster",
+            adopted_ca: self.adopted_ca.as_deref(),
         }
     }
 }

@@ -37,7 +37,9 @@ mod update;
 
 pub use create::create;
 pub use delete::{delete, Owner};
-pub use import::{import, parse_import_id, ImportedCluster, ImportedController};
+pub use import::{
+    import, parse_import_id, unmanaged_flags_warning, ImportedCluster, ImportedController,
+};
 pub use list::{find_clusters, Found, FoundCluster};
 pub use read::{read, ControllerSeen, Seen};
 pub use update::{update, ControllerChange, Update};
@@ -61,6 +63,9 @@ pub struct ClusterPlan {
     /// The resource's instance id, written into every marker; `None` only
     /// for a resource saved before instance ids, until its next change.
     pub instance: Option<String>,
+    /// For a cluster adopted from another tool: the fingerprint of its CA,
+    /// which owns its controllers until their markers are written.
+    pub adopted_ca: Option<String>,
     /// Create only: the first controller starts from this backup archive.
     pub restore_from: Option<std::path::PathBuf>,
     /// Update only: take a backup before the first controller is stopped.
@@ -97,6 +102,7 @@ impl ClusterPlan {
             role: "controller",
             instance: self.instance.as_deref(),
             resource: "mke_cluster",
+            adopted_ca: self.adopted_ca.as_deref(),
         }
     }
 

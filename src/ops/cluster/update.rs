@@ -226,6 +226,11 @@ async fn run(
         for key in &after.order {
             let f = &facts[key];
             if f.installed() && !f.running() {
+                if f.marker.is_none() {
+                    // An adopted controller: its marker before its first change.
+                    reached.changed.insert(key.clone());
+                    marker::write_marker(&hosts[key], &after.marker(id)).await?;
+                }
                 let step = Step::start(hosts[key].name(), "start stopped controller");
                 service::start(&hosts[key]).await?;
                 service::wait_controller_ready(cancel, &hosts[key]).await?;
@@ -244,9 +249,14 @@ async fn run(
             let host = &hosts[key];
             let c = &after.controllers[key];
             let change = ControllerChange::decide(f, after, c);
-            if change.restarts()
-                || f.marker.as_ref().map(|m| m.instance.as_str()) != after.instance.as_deref()
-            {
+            // A marker that does not carry the instance id yet is rewritten;
+            // an adopted controller (no marker) gets one only before a change.
+            let stale_marker = f
+                .marker
+                .as_ref()
+                .is_some_and(|m| Some(m.instance.as_str()) != after.instance.as_deref());
+            let adopted_and_changing = f.marker.is_none() && (change.restarts() || change.start);
+            if change.restarts() || stale_marker || adopted_and_changing {
                 reached.changed.insert(key.clone());
                 marker::write_marker(host, &after.marker(id)).await?;
             }
@@ -393,6 +403,7 @@ mod tests {
             api_endpoint: "https://192.0.2.11:6443".into(),
             id: "u-1".into(),
             instance: Some("i-1".into()),
+            adopted_ca: None,
         }
     }
 
@@ -410,6 +421,8 @@ mod tests {
             status: mke_k0s::parse_status_json(&status).ok(),
             config: mke_k0s::host_config(CONFIG, None).ok(),
             marker: None,
+            ca_sha256: None,
+            join_server: None,
         }
     }
 

@@ -63,6 +63,9 @@ pub struct NodePlan {
     /// The resource's instance id, written into the marker; `None` only for
     /// a resource saved before instance ids, until its next change.
     pub instance: Option<String>,
+    /// For a node adopted from another tool: the fingerprint of its
+    /// cluster's CA, which owns the machine until its marker is written.
+    pub adopted_ca: Option<String>,
 }
 
 impl NodePlan {
@@ -96,6 +99,7 @@ impl NodePlan {
             role: "worker",
             instance: self.instance.as_deref(),
             resource: "mke_node",
+            adopted_ca: self.adopted_ca.as_deref(),
         }
     }
 

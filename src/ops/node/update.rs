@@ -75,11 +75,29 @@ async fn run(
                 "Run `terraform apply` again: the refresh sees the node is gone and joins it anew.",
             ));
         }
-        if let (Some(m), Some(instance)) = (&facts.marker, &after.instance) {
-            if m.instance != *instance {
+        match (&facts.marker, &after.instance) {
+            (Some(m), Some(instance)) if m.instance != *instance => {
                 // A marker from before instance ids: it now names this resource.
                 marker::write_marker(&host, &after.marker(&m.cluster)).await?;
             }
+            (None, Some(_)) => {
+                // An adopted node (its CA matched): the marker goes first,
+                // before this first change.
+                let name = match marker::read_marker(&controller).await? {
+                    Some(m) => m.cluster,
+                    // The cluster is adopted too, and unchanged so far: the
+                    // name in its ClusterConfig.
+                    None => probe::probe(&controller)
+                        .await?
+                        .config
+                        .and_then(|c| mke_k0s::observed_settings(&c).ok())
+                        .and_then(|s| s.name)
+                        .unwrap_or_default(),
+                };
+                marker::write_marker(&host, &after.marker(&name)).await?;
+                reached.changed = true;
+            }
+            _ => {}
         }
         if upgrade {
             upgrade_worker(rt, cancel, &host, &controller, &facts, after).await?;

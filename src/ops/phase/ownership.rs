@@ -5,7 +5,10 @@
 //!
 //! A host is the resource's own when the marker's instance id is the
 //! resource's; for markers written before instance ids, when the cluster id
-//! and the role match.
+//! and the role match. A host without marker whose k0s another tool
+//! installed (k0sctl, mkectl) is the resource's when the resource adopted it:
+//! the fingerprint of the cluster CA on the host is the one recorded at
+//! import. Its marker is written before the first change.
 
 use std::sync::Arc;
 
@@ -27,6 +30,9 @@ pub struct Claim<'a> {
     pub instance: Option<&'a str>,
     /// `mke_cluster` or `mke_node`, for messages.
     pub resource: &'a str,
+    /// For a resource that adopted hosts without marker: the fingerprint
+    /// of their cluster CA, recorded at import.
+    pub adopted_ca: Option<&'a str>,
 }
 
 /// What a host's marker says about a claim.
@@ -36,12 +42,20 @@ pub enum Belonging {
     Ours,
     /// No marker and no k0s: nothing of anyone's to destroy.
     Nobody,
+    /// No marker, but k0s of the cluster whose CA the resource adopted.
+    Adopted,
     /// Someone else's: the description says whose.
     Foreign(String),
 }
 
 impl Claim<'_> {
-    pub fn judge(&self, marker: Option<&Marker>, has_k0s: bool) -> Belonging {
+    /// `host_ca`: the fingerprint of the cluster CA found on the host.
+    pub fn judge(
+        &self,
+        marker: Option<&Marker>,
+        has_k0s: bool,
+        host_ca: Option<&str>,
+    ) -> Belonging {
         match marker {
             Some(m) => {
                 let same_instance = self
@@ -56,6 +70,9 @@ impl Claim<'_> {
                 } else {
                     Belonging::Foreign(m.describe())
                 }
+            }
+            None if has_k0s && self.adopted_ca.is_some() && self.adopted_ca == host_ca => {
+                Belonging::Adopted
             }
             None if has_k0s => {
                 Belonging::Foreign("k0s installed by something other than this provider".into())
@@ -79,8 +96,12 @@ impl Owned {
         facts: &HostFacts,
         claim: &Claim<'_>,
     ) -> Result<Option<Owned>, OpError> {
-        match claim.judge(facts.marker.as_ref(), facts.has_k0s()) {
-            Belonging::Ours => Ok(Some(Owned { host })),
+        match claim.judge(
+            facts.marker.as_ref(),
+            facts.has_k0s(),
+            facts.ca_sha256.as_deref(),
+        ) {
+            Belonging::Ours | Belonging::Adopted => Ok(Some(Owned { host })),
             Belonging::Nobody => Ok(None),
             Belonging::Foreign(whose) => Err(not_ours(&host, &whose, claim)),
         }
@@ -125,6 +146,7 @@ mod tests {
             role,
             instance,
             resource: "mke_cluster",
+            adopted_ca: None,
         }
     }
 
@@ -132,16 +154,16 @@ mod tests {
     fn the_instance_id_decides() {
         let m = marker("u-1", "controller", "i-1");
         assert_eq!(
-            claim("u-1", "controller", Some("i-1")).judge(Some(&m), true),
+            claim("u-1", "controller", Some("i-1")).judge(Some(&m), true, None),
             Belonging::Ours
         );
         // Same cluster id, another resource: a second cluster of the same name, or a copy.
         assert!(matches!(
-            claim("u-1", "controller", Some("i-2")).judge(Some(&m), true),
+            claim("u-1", "controller", Some("i-2")).judge(Some(&m), true, None),
             Belonging::Foreign(_)
         ));
         assert!(matches!(
-            claim("u-1", "controller", None).judge(Some(&m), true),
+            claim("u-1", "controller", None).judge(Some(&m), true, None),
             Belonging::Foreign(_)
         ));
     }
@@ -150,22 +172,22 @@ mod tests {
     fn markers_without_instance_match_by_cluster_id_and_role() {
         let m = marker("u-1", "controller", "");
         assert_eq!(
-            claim("u-1", "controller", None).judge(Some(&m), true),
+            claim("u-1", "controller", None).judge(Some(&m), true, None),
             Belonging::Ours
         );
         assert_eq!(
-            claim("u-1", "controller", Some("i-1")).judge(Some(&m), true),
+            claim("u-1", "controller", Some("i-1")).judge(Some(&m), true, None),
             Belonging::Ours
         );
         // A node resource must never own a controller of its own cluster.
         assert!(matches!(
-            claim("u-1", "worker", None).judge(Some(&m), true),
+            claim("u-1", "worker", None).judge(Some(&m), true, None),
             Belonging::Foreign(_)
         ));
         // An unfinished create has no id to match.
         let unfinished = marker("", "controller", "");
         assert!(matches!(
-            claim("", "controller", None).judge(Some(&unfinished), true),
+            claim("", "controller", None).judge(Some(&unfinished), true, None),
             Belonging::Foreign(_)
         ));
     }
@@ -173,11 +195,39 @@ mod tests {
     #[test]
     fn a_host_without_marker_is_nobody_s_unless_k0s_runs_there() {
         assert_eq!(
-            claim("u-1", "worker", None).judge(None, false),
+            claim("u-1", "worker", None).judge(None, false, None),
             Belonging::Nobody
         );
         assert!(matches!(
-            claim("u-1", "worker", None).judge(None, true),
+            claim("u-1", "worker", None).judge(None, true, None),
+            Belonging::Foreign(_)
+        ));
+    }
+
+    #[test]
+    fn a_host_without_marker_is_the_adopter_s_when_its_ca_matches() {
+        let adopter = Claim {
+            adopted_ca: Some("ca-1"),
+            ..claim("u-1", "controller", Some("i-1"))
+        };
+        assert_eq!(adopter.judge(None, true, Some("ca-1")), Belonging::Adopted);
+        assert!(matches!(
+            adopter.judge(None, true, Some("ca-2")),
+            Belonging::Foreign(_)
+        ));
+        assert!(matches!(
+            adopter.judge(None, true, None),
+            Belonging::Foreign(_)
+        ));
+        // A resource that adopted nothing owns no marker-less host.
+        assert!(matches!(
+            claim("u-1", "controller", Some("i-1")).judge(None, true, Some("ca-1")),
+            Belonging::Foreign(_)
+        ));
+        // Once another resource's marker is there, the CA no longer decides.
+        let m = marker("u-1", "controller", "i-9");
+        assert!(matches!(
+            adopter.judge(Some(&m), true, Some("ca-1")),
             Belonging::Foreign(_)
         ));
     }

@@ -47,8 +47,12 @@ pub fn preflight(host: &Host, facts: &HostFacts, expected: Expected<'_>) -> Resu
             ));
         }
     }
-    match claim.judge(facts.marker.as_ref(), facts.has_k0s()) {
-        Belonging::Ours | Belonging::Nobody => {}
+    match claim.judge(
+        facts.marker.as_ref(),
+        facts.has_k0s(),
+        facts.ca_sha256.as_deref(),
+    ) {
+        Belonging::Ours | Belonging::Nobody | Belonging::Adopted => {}
         Belonging::Foreign(whose) => {
             let marker = facts.marker.as_ref();
             let allowed = match (expected, marker) {
@@ -71,13 +75,26 @@ pub fn preflight(host: &Host, facts: &HostFacts, expected: Expected<'_>) -> Resu
             if !allowed {
                 if marker.is_none() {
                     let import = match expected {
-                        Expected::NewWorker(_) => "import the node",
-                        _ => "import the existing cluster with `terraform import`",
+                        Expected::NewWorker(_) => {
+                            "import it as an mke_node (`import` block or `terraform import` with \
+                             the worker's address); the node's cluster must be imported too"
+                        }
+                        _ => {
+                            "import its cluster as an mke_cluster (`import` block or \
+                             `terraform import` with the ID `<key>=<address>,…` listing every \
+                             controller), then each worker as an mke_node"
+                        }
                     };
                     return Err(OpError::host(
                         host.name(),
-                        "k0s is already installed on this host, by something other than this provider",
-                        format!("Wipe it (`k0s stop; k0s reset`) or {import}."),
+                        "k0s is already installed on this host, by something other than this \
+                         provider (k0sctl or mkectl, or by hand); nothing was changed on it",
+                        format!(
+                            "To manage that cluster with this provider, {import}: import takes \
+                             over clusters built by k0sctl or mkectl without restarting them. \
+                             To use the machine for a new cluster instead, wipe it first \
+                             (`k0s stop; k0s reset`)."
+                        ),
                     ));
                 }
                 if let (Expected::NewWorker(_), Some(m)) = (expected, marker) {

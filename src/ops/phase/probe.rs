@@ -25,6 +25,11 @@ pub struct HostFacts {
     pub status: Option<K0sStatus>,
     pub config: Option<String>,
     pub marker: Option<Marker>,
+    /// Fingerprint of the cluster CA k0s keeps on the host: who owns a host
+    /// without marker (see `ownership`).
+    pub ca_sha256: Option<String>,
+    /// A worker's join address: the `server` of its kubelet's kubeconfig.
+    pub join_server: Option<String>,
 }
 
 impl HostFacts {
@@ -57,6 +62,8 @@ impl HostFacts {
     }
 }
 
+/// The marker is written without a final newline: an `echo` after it keeps
+/// the next section's header on a line of its own.
 fn script() -> String {
     let k0s = mke_k0s::K0S_BINARY_PATH;
     format!(
@@ -67,9 +74,13 @@ fn script() -> String {
          [ -n \"$s\" ] && printf '%s\\n' \"$s\"; \
          echo '{SECTION}version'; [ -z \"$s\" ] && [ -x {k0s} ] && {k0s} version 2>/dev/null; \
          echo '{SECTION}config'; cat {config} 2>/dev/null; \
-         echo '{SECTION}marker'; cat {MARKER_PATH} 2>/dev/null; \
+         echo '{SECTION}marker'; cat {MARKER_PATH} 2>/dev/null; echo; \
+         echo '{SECTION}ca'; cat {ca} 2>/dev/null; echo; \
+         echo '{SECTION}kubelet'; grep -m1 'server:' {kubelet} 2>/dev/null; \
          true",
         config = mke_k0s::K0S_CONFIG_PATH,
+        ca = mke_k0s::adopt::CA_CERT_PATH,
+        kubelet = mke_k0s::adopt::KUBELET_KUBECONFIG_PATH,
     )
 }
 
@@ -129,6 +140,8 @@ pub fn parse(output: &str) -> HostFacts {
             .filter(|c| !c.trim().is_empty())
             .cloned(),
         marker: get("marker").and_then(|m| serde_json::from_str(&m).ok()),
+        ca_sha256: get("ca").and_then(|pem| mke_k0s::adopt::ca_fingerprint(&pem)),
+        join_server: get("kubelet").and_then(|k| mke_k0s::adopt::kubeconfig_server(&k)),
     }
 }
 
@@ -229,5 +242,23 @@ mod tests {
         let both = script_with_certificates();
         assert!(both.starts_with(&script()));
         assert!(both.ends_with(&mke_k0s::pki::read_certificates_command()));
+    }
+
+    #[test]
+    fn the_ca_and_the_join_address_are_read() {
+        let out = format!(
+            "{SECTION}hostname\nw1\n{SECTION}marker\n{SECTION}ca\n-----BEGIN CERTIFICATE-----\nAAECAw==\n-----END CERTIFICATE-----\n{SECTION}kubelet\n    server: https://10.0.0.1:6443\n"
+        );
+        let facts = parse(&out);
+        assert_eq!(
+            facts.ca_sha256.as_deref(),
+            Some("054edec1d0211f624fed0cbca9d4f9400b0e491c43742af2c5b0abebf0c990d8")
+        );
+        assert_eq!(facts.join_server.as_deref(), Some("https://10.0.0.1:6443"));
+        assert!(script().contains(mke_k0s::adopt::CA_CERT_PATH));
+        assert!(
+            script().contains(&format!("cat {MARKER_PATH} 2>/dev/null; echo;")),
+            "a marker without final newline must not swallow the next section"
+        );
     }
 }

@@ -240,6 +240,7 @@ impl Resource for ClusterResource {
         let owner = cluster::Owner {
             id: stored.id.unwrap_or_default(),
             instance: stored.marker_id,
+            adopted_ca: stored.adopted_ca_sha256,
         };
         let mut d = Diagnostics::new();
         let controllers = controllers::hosts(&stored.controllers);
@@ -348,7 +349,11 @@ impl Resource for ClusterResource {
             Err(e) => return outcome(Value::Null, diagnose::error(summary, &e)),
         };
         match cluster::import(rt, &targets).await {
-            Ok(found) => outcome(ClusterModel::imported(&found).encode(), Diagnostics::new()),
+            Ok(found) => {
+                let mut d = Diagnostics::new();
+                diagnose::warnings(&mut d, &found.warnings);
+                outcome(ClusterModel::imported(&found).encode(), d)
+            }
             Err(e) => outcome(Value::Null, diagnose::error(summary, &e)),
         }
     }

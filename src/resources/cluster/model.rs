@@ -33,6 +33,8 @@ pub struct ClusterModel {
     pub timeouts: Option<TimeoutsModel>,
     pub id: Unknowable<Option<String>>,
     pub marker_id: Unknowable<Option<String>>,
+    pub adopted_ca_sha256: Unknowable<Option<String>>,
+    pub unmanaged_install_flags: Unknowable<Option<BTreeMap<String, String>>>,
     pub api_endpoint: Unknowable<Option<String>>,
     pub kubeconfig: Unknowable<Option<String>>,
     pub ca_certificate: Unknowable<Option<String>>,
@@ -156,6 +158,7 @@ impl ClusterModel {
             api_endpoint,
             id: self.id.known().cloned().flatten().unwrap_or_default(),
             instance: instance.map(str::to_string),
+            adopted_ca: self.adopted_ca_sha256.known().cloned().flatten(),
             restore_from: self.restore_from.as_ref().map(std::path::PathBuf::from),
             // Only where the plan left `last_backup` unknown: it expects a backup.
             backup: self
@@ -299,6 +302,15 @@ impl ClusterModel {
             timeouts: None,
             id: Unknowable::Known(Some(found.id.clone())),
             marker_id: Unknowable::Known(found.instance.clone()),
+            adopted_ca_sha256: Unknowable::Known(found.adopted_ca.clone()),
+            unmanaged_install_flags: Unknowable::Known(Some(
+                found
+                    .controllers
+                    .iter()
+                    .filter(|(_, c)| !c.unmanaged_flags.is_empty())
+                    .map(|(k, c)| (k.clone(), c.unmanaged_flags.join(" ")))
+                    .collect(),
+            )),
             api_endpoint: Unknowable::Known(Some(found.api_endpoint.clone())),
             kubeconfig: Unknowable::Known(Some(found.access.kubeconfig.clone())),
             ca_certificate: Unknowable::Known(Some(found.access.ca_certificate.clone())),
@@ -329,6 +341,8 @@ pub struct ControllersOnly {
     pub controllers: ControllersModel,
     pub id: Option<String>,
     pub marker_id: Option<String>,
+    #[serde(default)]
+    pub adopted_ca_sha256: Option<String>,
 }
 
 #[cfg(test)]
@@ -365,6 +379,8 @@ mod tests {
             timeouts: None,
             id: Unknowable::Unknown,
             marker_id: Unknowable::Unknown,
+            adopted_ca_sha256: Unknowable::Known(None),
+            unmanaged_install_flags: Unknowable::Known(None),
             api_endpoint: Unknowable::Known(Some("https://192.0.2.12:6443".into())),
             kubeconfig: Unknowable::Unknown,
             ca_certificate: Unknowable::Unknown,

@@ -455,13 +455,27 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
     match cluster_spec(&planned) {
         Some(spec) => {
             if let Some(yaml) = render_checked(&mut plan.diagnostics, &spec) {
-                set(plan, "k0s_config", Value::String(yaml));
+                // A prior config that says the same (an adopted cluster's
+                // file, written by another tool) is kept as it reads.
+                let same = request
+                    .prior
+                    .get_attr("k0s_config")
+                    .as_str()
+                    .filter(|prior| mke_k0s::configs_equal(prior, &yaml))
+                    .map(str::to_string);
+                set(plan, "k0s_config", Value::String(same.unwrap_or(yaml)));
             }
         }
         None => set(plan, "k0s_config", Value::Unknown),
     }
     check_upgrade_in_place(request, plan, "cluster");
     plan_binary_source(request, plan);
+    warn_of_reinstall_without_unmanaged_flags(request, plan);
+    if request.prior.is_null() {
+        // Only an import adopts: a cluster this provider creates has neither.
+        set(plan, "adopted_ca_sha256", Value::Null);
+        set(plan, "unmanaged_install_flags", Value::Null);
+    }
     plan_restore(request, plan);
     plan_last_backup(request, plan);
     let replaced: Vec<String> = plan
@@ -484,6 +498,40 @@ pub fn plan_cluster(request: &PlanRequest<'_>, plan: &mut Plan) {
                 replaced.join(", ")
             ),
         );
+    }
+}
+
+/// An adopted cluster whose controllers' units carry flags no attribute
+/// expresses: a plan that reinstalls a unit (a new version, or `workloads`
+/// changed on that controller) drops them.
+fn warn_of_reinstall_without_unmanaged_flags(request: &PlanRequest<'_>, plan: &mut Plan) {
+    let Value::Map(by_key) = request.prior.get_attr("unmanaged_install_flags") else {
+        return;
+    };
+    let upgrade = plan.planned.get_attr("k0s_version") != request.prior.get_attr("k0s_version");
+    for (key, flags) in by_key {
+        let Some(flags) = flags.as_str().filter(|f| !f.is_empty()) else {
+            continue;
+        };
+        let workloads = |v: &Value| {
+            v.get_attr("controllers")
+                .get_attr(key)
+                .get_attr("workloads")
+                .clone()
+        };
+        let planned = plan.planned.get_attr("controllers").get_attr(key).clone();
+        let reinstall =
+            !planned.is_null() && (upgrade || workloads(&plan.planned) != workloads(request.prior));
+        if reinstall {
+            plan.diagnostics.warning(
+                format!("This change reinstalls k0s on controller {key} without flags it was installed with"),
+                format!(
+                    "Its k0s unit carries {flags}, which no attribute of mke_cluster expresses \
+                     (it was installed by another tool). This change reinstalls the unit, and the \
+                     flags are gone after it."
+                ),
+            );
+        }
     }
 }
 

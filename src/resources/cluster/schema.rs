@@ -213,6 +213,26 @@ pub fn schema() -> Schema {
                          its controllers: the provider resets, wipes or reinstalls only machines \
                          whose marker carries it.",
                     ),
+                Attribute::string("adopted_ca_sha256")
+                    .computed()
+                    .stable()
+                    .description(
+                        "For a cluster adopted by import from another tool (k0sctl, mkectl): the \
+                         SHA-256 of its CA certificate (DER). Until a change writes \
+                         `/etc/k0s/mke.json` on a controller, the provider treats a controller as \
+                         this resource's only when the CA there has this fingerprint. Null for a \
+                         cluster this provider created.",
+                    ),
+                Attribute::string_map("unmanaged_install_flags")
+                    .computed()
+                    .stable()
+                    .description(
+                        "For an adopted cluster: by controller key, the flags its k0s unit was \
+                         installed with that no attribute expresses (such as \
+                         `--kubelet-extra-args`). The provider keeps them while it only restarts \
+                         k0s; an upgrade or a change of `workloads` reinstalls the unit without \
+                         them, and the plan warns when it would.",
+                    ),
                 Attribute::string("api_endpoint").computed().description(
                     "`https://<api.external_address or the first controller address>:6443`.",
                 ),

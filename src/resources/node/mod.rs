@@ -240,7 +240,11 @@ impl Resource for NodeResource {
             Err(e) => return outcome(Value::Null, diagnose::error(summary, &e)),
         };
         match node::import(rt, &address, port).await {
-            Ok(found) => outcome(NodeModel::imported(&found).encode(), Diagnostics::new()),
+            Ok(found) => {
+                let mut d = Diagnostics::new();
+                diagnose::warnings(&mut d, &found.warnings);
+                outcome(NodeModel::imported(&found).encode(), d)
+            }
             Err(e) => outcome(Value::Null, diagnose::error(summary, &e)),
         }
     }

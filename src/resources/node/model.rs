@@ -32,6 +32,8 @@ pub struct NodeModel {
     pub timeouts: Option<TimeoutsModel>,
     pub id: Unknowable<Option<String>>,
     pub marker_id: Unknowable<Option<String>>,
+    pub adopted_ca_sha256: Unknowable<Option<String>>,
+    pub unmanaged_install_flags: Unknowable<Option<Vec<String>>>,
     pub node_name: Unknowable<Option<String>>,
     pub status: Unknowable<Option<String>>,
 }
@@ -79,6 +81,7 @@ impl NodeModel {
             node_name: self.node_name.known().cloned().flatten(),
             status: self.status.known().cloned().flatten(),
             instance: instance.map(str::to_string),
+            adopted_ca: self.adopted_ca_sha256.known().cloned().flatten(),
         }
     }
 
@@ -145,6 +148,8 @@ impl NodeModel {
             timeouts: None,
             id: Unknowable::Known(Some(format!("{}/{}", found.cluster_id, found.node_name))),
             marker_id: Unknowable::Known(found.instance.clone()),
+            adopted_ca_sha256: Unknowable::Known(found.adopted_ca.clone()),
+            unmanaged_install_flags: Unknowable::Known(Some(found.unmanaged_flags.clone())),
             node_name: Unknowable::Known(Some(found.node_name.clone())),
             status: Unknowable::Known(Some(found.status.as_str().into())),
         }

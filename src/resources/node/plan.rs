@@ -57,6 +57,38 @@ pub fn plan_node(request: &PlanRequest<'_>, plan: &mut Plan) {
     crate::resources::private::plan(&mut plan.planned);
     check_upgrade_in_place(request, plan, "node");
     plan_binary_source(request, plan);
+    warn_of_reinstall_without_unmanaged_flags(request, plan);
+    if request.prior.is_null() {
+        // Only an import adopts: a node this provider joins has neither.
+        if let Value::Object(fields) = &mut plan.planned {
+            fields.insert("adopted_ca_sha256".into(), Value::Null);
+            fields.insert("unmanaged_install_flags".into(), Value::Null);
+        }
+    }
+}
+
+/// An adopted node whose unit carries flags no attribute expresses: a plan
+/// that reinstalls the unit (a new version, labels or taints) drops them.
+fn warn_of_reinstall_without_unmanaged_flags(request: &PlanRequest<'_>, plan: &mut Plan) {
+    let Value::List(flags) = request.prior.get_attr("unmanaged_install_flags") else {
+        return;
+    };
+    let flags: Vec<&str> = flags.iter().filter_map(Value::as_str).collect();
+    if flags.is_empty() {
+        return;
+    }
+    let changed = |name: &str| plan.planned.get_attr(name) != request.prior.get_attr(name);
+    if changed("k0s_version") || changed("labels") || changed("taints") {
+        plan.diagnostics.warning(
+            "This change reinstalls k0s without flags it was installed with",
+            format!(
+                "The node's k0s unit carries {}, which no attribute of mke_node expresses (it was \
+                 installed by another tool). This change reinstalls the unit, and the flags are \
+                 gone after it.",
+                flags.join(" ")
+            ),
+        );
+    }
 }
 
 /// A node whose `address` or `private_address` is one of its own

@@ -92,6 +92,25 @@ pub fn schema() -> Schema {
                          `/etc/k0s/mke.json`: the provider drains, resets or wipes the machine only \
                          while its marker carries it.",
                     ),
+                Attribute::string("adopted_ca_sha256")
+                    .computed()
+                    .stable()
+                    .description(
+                        "For a node adopted by import from another tool (k0sctl, mkectl): the \
+                         SHA-256 of its cluster's CA certificate (DER). Until a change writes \
+                         `/etc/k0s/mke.json` on the machine, the provider treats it as this \
+                         resource's only when the CA there has this fingerprint. Null for a node \
+                         this provider joined.",
+                    ),
+                Attribute::string_list("unmanaged_install_flags")
+                    .computed()
+                    .stable()
+                    .description(
+                        "For an adopted node: the flags its k0s unit was installed with that no \
+                         attribute expresses (such as `--kubelet-extra-args` beyond `--node-ip`). \
+                         A change of version, labels or taints reinstalls the unit without them; \
+                         the plan warns when it would.",
+                    ),
                 Attribute::string("node_name")
                     .computed()
                     .stable()
