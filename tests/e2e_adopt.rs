@@ -291,3 +291,43 @@ fn create_on_a_foreign_k0s_refuses_and_points_at_import() {
     );
     assert_eq!(k0s_pids(&s, "c1"), pids, "nothing restarted");
 }
+
+/// `terraform query` lists a cluster k0sctl built (no marker) next to the ones this provider
+/// manages, marked as not managed yet, so that its generated config adopts it.
+#[test]
+fn terraform_query_finds_a_cluster_without_a_marker() {
+    let Some(s) = scenario(&["c1", "w1"]) else {
+        return;
+    };
+    lay_out_as_k0sctl(&s, "calico", "");
+    let work = s.workdir(&support::e2e::provider_block("30s"));
+    work.write(
+        "found.tfquery.hcl",
+        &format!(
+            "list \"mke_cluster\" \"found\" {{\n  provider = mke\n  config {{\n    addresses = [\"{}\", \"{}\"]\n  }}\n}}\n",
+            s.address("c1"),
+            s.address("w1")
+        ),
+    );
+    let before = s.calls("c1").len();
+    let out = work.run(&s.tf, &["query", "-no-color"]);
+    assert_eq!(out.code, 0, "{}", out.combined());
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("list.mke_cluster.found"))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        1,
+        "one cluster, the worker left out:\n{}",
+        out.stdout
+    );
+    assert!(
+        rows[0].contains("not managed by this provider yet") && rows[0].contains(&s.address("c1")),
+        "{}",
+        rows[0]
+    );
+    let writing = writes(s.calls_since("c1", before));
+    assert!(writing.is_empty(), "a query changes nothing: {writing:#?}");
+}

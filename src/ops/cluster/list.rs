@@ -1,6 +1,7 @@
 //! Listing for `terraform query`: which of the given hosts are controllers
 //! of a cluster this provider installed (their marker names it), grouped by
-//! cluster. Each host is reached as an import reaches it (a key seen on
+//! cluster, and controllers k0sctl or mkectl installed (no marker), grouped
+//! by their cluster CA so that the generated config adopts them. Each host is reached as an import reaches it (a key seen on
 //! first contact is accepted) and probed once.
 
 use std::collections::BTreeMap;
@@ -13,7 +14,10 @@ use crate::ops::{Runtime, Warning};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundCluster {
     pub name: String,
+    /// Empty for a cluster without a marker: the import reads it.
     pub id: String,
+    /// A cluster no marker names (k0sctl or mkectl installed it): its CA's sha256.
+    pub unmanaged_ca: Option<String>,
     /// By the machine's hostname: the key `mke_cluster`'s import gives it.
     pub controllers: BTreeMap<String, (String, Option<u16>)>,
 }
@@ -68,24 +72,42 @@ pub async fn find_clusters(rt: &Runtime, addresses: &[(String, Option<u16>)]) ->
     found
 }
 
-/// Controllers with a finished cluster's marker, by cluster id in the order
-/// first seen; workers and unmarked hosts are left out.
+/// Controllers with a finished cluster's marker, by cluster id, and
+/// controllers without a marker, by CA, in the order first seen; workers,
+/// unfinished creates and hosts without k0s are left out.
 fn group(answered: Vec<((String, Option<u16>), HostFacts)>) -> Vec<FoundCluster> {
     let mut clusters: Vec<FoundCluster> = Vec::new();
     for ((address, port), facts) in answered {
-        let Some(marker) = facts
+        let marked = facts
             .marker
             .as_ref()
-            .filter(|m| m.role == "controller" && !m.id.is_empty())
-        else {
-            continue;
+            .filter(|m| m.role == "controller" && !m.id.is_empty());
+        let unmanaged_ca = facts
+            .ca_sha256
+            .clone()
+            .filter(|_| facts.marker.is_none())
+            .filter(|_| {
+                facts
+                    .unit
+                    .as_ref()
+                    .is_some_and(|u| u.role == mke_k0s::Role::Controller)
+            });
+        let (name, id) = match (marked, &unmanaged_ca) {
+            (Some(marker), _) => (marker.cluster.clone(), marker.id.clone()),
+            (None, Some(_)) => (String::new(), String::new()),
+            (None, None) => continue,
         };
-        let index = match clusters.iter().position(|c| c.id == marker.id) {
+        let same = |c: &FoundCluster| match &unmanaged_ca {
+            Some(ca) => c.unmanaged_ca.as_ref() == Some(ca),
+            None => c.unmanaged_ca.is_none() && c.id == id,
+        };
+        let index = match clusters.iter().position(same) {
             Some(i) => i,
             None => {
                 clusters.push(FoundCluster {
-                    name: marker.cluster.clone(),
-                    id: marker.id.clone(),
+                    name,
+                    id,
+                    unmanaged_ca: unmanaged_ca.clone(),
                     controllers: BTreeMap::new(),
                 });
                 clusters.len() - 1
@@ -164,5 +186,52 @@ mod tests {
             ),
         ]);
         assert_eq!(clusters[0].import_id(), "10.0.0.12=10.0.0.12,cp=10.0.0.11");
+    }
+
+    #[test]
+    fn controllers_without_a_marker_are_grouped_by_their_ca() {
+        let unmanaged = |hostname: &str, ca: &str, role: mke_k0s::Role| HostFacts {
+            hostname: hostname.into(),
+            ca_sha256: Some(ca.into()),
+            unit: Some(mke_k0s::InstalledUnit {
+                role,
+                binary: "/usr/local/bin/k0s".into(),
+                args: Vec::new(),
+                flags: BTreeMap::new(),
+            }),
+            ..Default::default()
+        };
+        let at = |a: &str| (a.to_string(), None);
+        let clusters = group(vec![
+            (
+                at("10.0.0.11"),
+                unmanaged("a1", "ca-a", mke_k0s::Role::Controller),
+            ),
+            (
+                at("10.0.0.21"),
+                unmanaged("a9", "ca-a", mke_k0s::Role::Worker),
+            ),
+            (at("10.0.1.11"), host("m1", "blue", "u-1", "controller")),
+            (
+                at("10.0.0.12"),
+                unmanaged("a2", "ca-a", mke_k0s::Role::Controller),
+            ),
+            (
+                at("10.0.2.11"),
+                unmanaged("b1", "ca-b", mke_k0s::Role::Controller),
+            ),
+        ]);
+        let found: Vec<(Option<&str>, &str, String)> = clusters
+            .iter()
+            .map(|c| (c.unmanaged_ca.as_deref(), c.id.as_str(), c.import_id()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Some("ca-a"), "", "a1=10.0.0.11,a2=10.0.0.12".to_string()),
+                (None, "u-1", "m1=10.0.1.11".to_string()),
+                (Some("ca-b"), "", "b1=10.0.2.11".to_string()),
+            ]
+        );
     }
 }

@@ -23,13 +23,16 @@ pub fn schema() -> Schema {
     Schema::new(
         0,
         Block::new(
-            "Finds the clusters this provider installed among the given hosts, for `terraform \
-             query`: every given host is reached over SSH (a host key seen on first contact is accepted, as an import of \
+            "Finds the clusters among the given hosts, for `terraform query`: every given host \
+             is reached over SSH (a host key seen on first contact is accepted, as an import of \
              `mke_cluster` accepts it) and probed once. A host whose marker \
              (`/etc/k0s/mke.json`) names it a controller of a cluster this provider installed \
-             joins that cluster's result; workers, hosts without k0s and hosts that do not \
-             answer (a warning) are left out. Each result is named by the cluster id and \
-             identified by its controllers among the given hosts, keyed by hostname. With \
+             joins that cluster's result, named by the cluster id. A controller without a \
+             marker (k0sctl or mkectl installed it) joins the result of the others with the \
+             same cluster CA, named `not managed by this provider yet (…)`: its generated \
+             config adopts the cluster (see the import section of `mke_cluster`). Workers, \
+             hosts without k0s and hosts that do not answer (a warning) are left out. Each \
+             result is identified by its controllers among the given hosts, keyed by hostname. With \
              `include_resource = true` the cluster is imported as `mke_cluster`'s import does \
              it (the admin kubeconfig is read from a controller).",
             vec![Attribute::string_list("addresses").required().description(
@@ -70,7 +73,15 @@ impl ClusterList {
     fn result(cluster: &FoundCluster) -> ListResult {
         let identity =
             identity_of("controllers", Some(cluster.import_id())).expect("a known import ID");
-        ListResult::found(identity, cluster.id.clone())
+        let display = match &cluster.unmanaged_ca {
+            // The id is read at import; the CA tells the clusters apart here.
+            Some(ca) => format!(
+                "not managed by this provider yet (installed by k0sctl or mkectl; CA sha256 {})",
+                &ca[..ca.len().min(16)]
+            ),
+            None => cluster.id.clone(),
+        };
+        ListResult::found(identity, display)
     }
 }
 
