@@ -110,14 +110,7 @@ pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     let root = AttributePath::root();
     let hosts = config.get_attr(controllers::ATTRIBUTE);
-    controllers::validate(&mut d, hosts);
-    if let Value::Map(entries) = hosts {
-        for (key, entry) in entries {
-            if entry.is_known() && entry.get_attr("host_key").is_null() {
-                d.push(missing_host_key(key));
-            }
-        }
-    }
+    controllers::validate_pinned(&mut d, hosts, "mke_backup");
     if let Some(directory) = config.get_attr("directory").as_str() {
         if directory.trim().is_empty() {
             d.error_at(
@@ -136,22 +129,6 @@ pub fn validate_config(config: &Value) -> Diagnostics {
         "keep",
     );
     d
-}
-
-fn missing_host_key(key: &str) -> tfplugin::Diagnostic {
-    tfplugin::Diagnostic::error(
-        "Controller without host_key",
-        format!(
-            "Controller \"{key}\" has no host_key. mke_backup keeps no state to record a key \
-             seen on first contact, so every controller must come with its pinned key: pass \
-             `mke_cluster.<name>.controllers`, or set host_key to the machine's key \
-             (`<type> <base64>`, e.g. from /etc/ssh/ssh_host_ed25519_key.pub)."
-        ),
-    )
-    .at(AttributePath::root()
-        .attribute(controllers::ATTRIBUTE)
-        .key(key)
-        .attribute("host_key"))
 }
 
 /// Reads a wholly known configuration, defaults applied; the plan-time

@@ -95,6 +95,31 @@ pub fn attribute(description: &str) -> Attribute {
 
 /// Checks a `controllers` map: at least one entry, valid addresses (the
 /// private ones IPv4) and ports, no machine twice.
+/// [`validate`], and every controller must carry its `host_key`: for the types that connect
+/// only to pinned hosts, because they keep no state to record a key seen on first contact.
+/// `who` names the type in the message (`mke_backup`, "A listing", …).
+pub fn validate_pinned(d: &mut Diagnostics, value: &Value, who: &str) {
+    validate(d, value);
+    let Value::Map(entries) = value else { return };
+    for (key, entry) in entries {
+        if entry.is_known() && entry.get_attr("host_key").is_null() {
+            d.error_at(
+                AttributePath::root()
+                    .attribute(ATTRIBUTE)
+                    .key(key.clone())
+                    .attribute("host_key"),
+                "Controller without host_key",
+                format!(
+                    "Controller \"{key}\" has no host_key. {who} keeps no state to record a key \
+                     seen on first contact, so every controller must come with its pinned key: \
+                     pass `mke_cluster.<name>.controllers`, or set host_key to the machine's key \
+                     (`<type> <base64>`, e.g. from /etc/ssh/ssh_host_ed25519_key.pub)."
+                ),
+            );
+        }
+    }
+}
+
 pub fn validate(d: &mut Diagnostics, value: &Value) {
     let path = AttributePath::root().attribute(ATTRIBUTE);
     let Value::Map(entries) = value else { return };

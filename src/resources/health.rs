@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use tfplugin::tfvalue::{AttributePath, Number, Value};
+use tfplugin::tfvalue::{Number, Value};
 use tfplugin::{Attribute, Block, Ctx, DataSource, Diagnostics, Nesting, Schema, StateOutcome};
 
 use super::controllers::{self, ControllersModel};
@@ -97,31 +97,8 @@ pub fn schema() -> Schema {
 pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     let hosts = config.get_attr(controllers::ATTRIBUTE);
-    controllers::validate(&mut d, hosts);
-    if let Value::Map(entries) = hosts {
-        for (key, entry) in entries {
-            if entry.get_attr("host_key").is_null() && entry.is_known() {
-                d.push(missing_host_key(key));
-            }
-        }
-    }
+    controllers::validate_pinned(&mut d, hosts, TYPE_NAME);
     d
-}
-
-fn missing_host_key(key: &str) -> tfplugin::Diagnostic {
-    tfplugin::Diagnostic::error(
-        "Controller without host_key",
-        format!(
-            "Controller \"{key}\" has no host_key. {TYPE_NAME} keeps no state to record a key seen \
-             on first contact, so every controller must come with its pinned key: pass \
-             `mke_cluster.<name>.controllers`, or set host_key to the machine's key \
-             (`<type> <base64>`, e.g. from /etc/ssh/ssh_host_ed25519_key.pub)."
-        ),
-    )
-    .at(AttributePath::root()
-        .attribute(controllers::ATTRIBUTE)
-        .key(key)
-        .attribute("host_key"))
 }
 
 fn number(n: i64) -> Value {

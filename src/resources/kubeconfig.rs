@@ -116,14 +116,7 @@ pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     let root = AttributePath::root();
     let hosts = config.get_attr(controllers::ATTRIBUTE);
-    controllers::validate(&mut d, hosts);
-    if let Value::Map(entries) = hosts {
-        for (key, entry) in entries {
-            if entry.get_attr("host_key").is_null() && entry.is_known() {
-                d.push(missing_host_key(key));
-            }
-        }
-    }
+    controllers::validate_pinned(&mut d, hosts, "mke_kubeconfig");
     if let Some(endpoint) = config.get_attr("api_endpoint").as_str() {
         if let Err(e) = check_api_endpoint(endpoint) {
             d.error_at(
@@ -161,22 +154,6 @@ pub fn validate_config(config: &Value) -> Diagnostics {
         }
     }
     d
-}
-
-fn missing_host_key(key: &str) -> tfplugin::Diagnostic {
-    tfplugin::Diagnostic::error(
-        "Controller without host_key",
-        format!(
-            "Controller \"{key}\" has no host_key. mke_kubeconfig keeps no state to record a key \
-             seen on first contact, so every controller must come with its pinned key: pass \
-             `mke_cluster.<name>.controllers`, or set host_key to the machine's key \
-             (`<type> <base64>`, e.g. from /etc/ssh/ssh_host_ed25519_key.pub)."
-        ),
-    )
-    .at(AttributePath::root()
-        .attribute(controllers::ATTRIBUTE)
-        .key(key)
-        .attribute("host_key"))
 }
 
 fn check_api_endpoint(endpoint: &str) -> Result<(), String> {

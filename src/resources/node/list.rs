@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
-use tfplugin::tfvalue::{from_value, AttributePath, Value};
+use tfplugin::tfvalue::{from_value, Value};
 use tfplugin::{
-    Block, Ctx, Diagnostic, Diagnostics, ListRequest, ListResource, ListResult, ListResults,
-    Resource as _, Schema,
+    Block, Ctx, Diagnostics, ListRequest, ListResource, ListResult, ListResults, Resource as _,
+    Schema,
 };
 
 use super::{NodeModel, NodeResource, TYPE_NAME};
@@ -41,29 +41,7 @@ pub fn schema() -> Schema {
 pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     let hosts = config.get_attr(controllers::ATTRIBUTE);
-    controllers::validate(&mut d, hosts);
-    if let Value::Map(entries) = hosts {
-        for (key, entry) in entries {
-            if entry.is_known() && entry.get_attr("host_key").is_null() {
-                d.push(
-                    Diagnostic::error(
-                        "Controller without host_key",
-                        format!(
-                            "Controller \"{key}\" has no host_key. A listing keeps no state to \
-                             record a key seen on first contact, so every controller must come \
-                             with its pinned key: pass `mke_cluster.<name>.controllers`, or set \
-                             host_key to the machine's key (`<type> <base64>`, e.g. from \
-                             /etc/ssh/ssh_host_ed25519_key.pub)."
-                        ),
-                    )
-                    .at(AttributePath::root()
-                        .attribute(controllers::ATTRIBUTE)
-                        .key(key.clone())
-                        .attribute("host_key")),
-                );
-            }
-        }
-    }
+    controllers::validate_pinned(&mut d, hosts, "A listing");
     d
 }
 
